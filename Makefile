@@ -1,0 +1,35 @@
+# Every target installs what it needs: a fresh machine only has Python 3.11, pip and make.
+PYTHON ?= python3
+UV = $(PYTHON) -m uv
+VENV = .venv
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.synced
+
+.PHONY: install test lint demo bench validate-examples clean
+
+$(STAMP): pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'uv>=0.5'
+	$(UV) sync --locked --quiet
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+demo: $(STAMP)
+	$(BIN)/python -m airflow_provider_qode.demo
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+validate-examples: $(STAMP)
+	$(BIN)/qode-lake validate ../shared/qode-api/examples/
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,489 @@
+"""Typed models of the Qode API (``CONTRACT.md``).
+
+The models check *types* only: values outside an enum or a range are data-quality findings for
+``quality/``, not parse errors, so that such a payload is quarantined with a rule id instead of
+being refused as unreadable. Unknown keys are kept (``extra="allow"``).
+
+Key names that Qode's public documentation does not give are inferred; every inferred name and
+its aliases live in :data:`INFERRED_KEYS`, the one place to correct them.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from typing import Annotated, Any
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+)
+from pydantic.alias_generators import to_camel
+
+from airflow_provider_qode.exceptions import QodeInvalidIdError, QodeResponseError
+
+#: Canonical key -> aliases Qode may send instead. The first name that is present wins.
+INFERRED_KEYS: dict[str, tuple[str, ...]] = {
+    "duration": ("duration_seconds", "interview_duration"),
+    "black_screen_periods": ("black_screen", "black_screens"),
+    "aggregated_score": ("overall_score", "interview_score"),
+    "result": ("interview_result",),
+    "total_core_domains": (),
+    "covered_core_domains": (),
+    "uncovered_domains": (),
+    "language_proficiency": (),
+    "code_task_result": (),
+    "identity_screenshot_path": (),
+    "skills": (),
+    "overall_score_ci": (),
+    "grading_rubric_result": (),
+    "assessment_version": (),
+    "latency_analysis": (),
+    "status": (),
+    "timestamp": ("event_timestamp",),
+}
+
+# JSON numbers only: strict mode refuses "50" and true, accepts ints for floats.
+Number = Annotated[float, Field(strict=True)]
+
+
+def _inferred(key: str) -> Any:
+    """A field default for an inferred key, accepting its canonical name and every alias."""
+    return Field(default=None, validation_alias=AliasChoices(key, *INFERRED_KEYS[key]))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=False)
+
+
+class InterviewType(enum.StrEnum):
+    """Get-details interview types plus the create types, which may also appear."""
+
+    TURING_STEM = "TURING_STEM"
+    TURING_NON_STEM = "TURING_NON_STEM"
+    STEM = "STEM"
+    NON_STEM = "NON_STEM"
+    SOFTWARE_ENGINEER = "SOFTWARE_ENGINEER"
+    DOCKER_INTERVIEW = "DOCKER_INTERVIEW"
+    DATA_SCIENTIST = "DATA_SCIENTIST"
+    SENIOR_STAFF_ML = "SENIOR_STAFF_ML"
+    RETAIL_OPERATOR = "RETAIL_OPERATOR"
+    FINANCIAL_EXPERT = "FINANCIAL_EXPERT"
+    MATERIAL_EXPERT = "MATERIAL_EXPERT"
+    MEDICAL_EXPERT = "MEDICAL_EXPERT"
+    BUSINESS_ANALYST = "BUSINESS_ANALYST"
+    MULTI_BUSINESS_ANALYST = "MULTI_BUSINESS_ANALYST"
+    BUSINESS_ANALYST_MCQ = "BUSINESS_ANALYST_MCQ"
+    SOFTWARE_ENGINEER_CODING = "SOFTWARE_ENGINEER_CODING"
+    CODE_EVALUATOR = "CODE_EVALUATOR"
+    DEVOPS_IAC = "DEVOPS_IAC"
+    JD_CLOUD_ENGINEER = "JD_CLOUD_ENGINEER"
+    LEGAL_EXPERT = "LEGAL_EXPERT"
+    JD_MEDICAL_AI = "JD_MEDICAL_AI"
+    JD_PHYSICAL_AI = "JD_PHYSICAL_AI"
+    JD_MATH_AI = "JD_MATH_AI"
+    JD_CHEMISTRY_AI = "JD_CHEMISTRY_AI"
+    JD_BIO_AI = "JD_BIO_AI"
+    JD_SW_MCP = "JD_SW_MCP"
+
+
+#: Types accepted by the create call (the get-details-only ``TURING_*`` types are not).
+CREATE_INTERVIEW_TYPES: frozenset[InterviewType] = frozenset(
+    t for t in InterviewType if not t.value.startswith("TURING_")
+)
+BUSINESS_ANALYST_TYPES: frozenset[InterviewType] = frozenset(
+    {
+        InterviewType.BUSINESS_ANALYST,
+        InterviewType.BUSINESS_ANALYST_MCQ,
+        InterviewType.MULTI_BUSINESS_ANALYST,
+    }
+)
+
+
+class InterviewStatus(enum.StrEnum):
+    """Interview status; Qode's own example is lower case, so lookups ignore case."""
+
+    SCHEDULED = "SCHEDULED"
+    STARTED = "STARTED"
+    NO_SHOW = "NO_SHOW"
+    CANDIDATE_DROP_OFF = "CANDIDATE_DROP_OFF"
+    TECHNICAL_GLITCH = "TECHNICAL_GLITCH"
+    INTERVIEW_COMPLETED = "INTERVIEW_COMPLETED"
+    REPORT_GENERATED = "REPORT_GENERATED"
+    CANDIDATE_ABORTED = "CANDIDATE_ABORTED"
+
+    @classmethod
+    def _missing_(cls, value: object) -> InterviewStatus | None:
+        if isinstance(value, str):
+            return cls.__members__.get(value.strip().upper())
+        return None
+
+    @classmethod
+    def parse(cls, value: str | None) -> InterviewStatus | None:
+        """The status for ``value`` (any case), or None when it is absent or unknown."""
+        if value is None:
+            return None
+        try:
+            return cls(value)
+        except ValueError:
+            return None
+
+
+#: Statuses after which no report will ever come.
+TERMINAL_FAILURE_STATUSES: frozenset[InterviewStatus] = frozenset(
+    {
+        InterviewStatus.NO_SHOW,
+        InterviewStatus.CANDIDATE_DROP_OFF,
+        InterviewStatus.TECHNICAL_GLITCH,
+        InterviewStatus.CANDIDATE_ABORTED,
+    }
+)
+
+
+class AssessmentVersion(enum.StrEnum):
+    NO_CI_V1 = "no_ci_v1"
+    CI_V2 = "ci_v2"
+    PF_DOMAIN_V3 = "pf_domain_v3"
+    PF_DOMAIN_3P_V4 = "pf_domain_3p_v4"
+
+
+class Language(enum.StrEnum):
+    EN = "en"
+    ZH = "zh"
+    ES = "es"
+    FR = "fr"
+    DE = "de"
+    PT = "pt"
+    IT = "it"
+    NL = "nl"
+    JA = "ja"
+    KO = "ko"
+    DA = "da"
+    NO = "no"
+    SV = "sv"
+    VI = "vi"
+    HI = "hi"
+    FI = "fi"
+    MS = "ms"
+    TH = "th"
+    RU = "ru"
+    ID = "id"
+
+
+# --- get interview details -------------------------------------------------------------------
+
+
+class CandidateProfile(_Model):
+    avatar: StrictStr | None = None
+    fullname: StrictStr | None = None
+    year_of_experience: Number | None = None
+
+
+class SkillSummary(_Model):
+    skill_name: StrictStr | None = None
+    summary: StrictStr | None = None
+
+
+class Highlight(_Model):
+    highlight_name: StrictStr | None = None
+    description: StrictStr | None = None
+
+
+class ReasonToHire(_Model):
+    reason_name: StrictStr | None = None
+    description: StrictStr | None = None
+
+
+class AreaOfExpertise(_Model):
+    skill_name: StrictStr | None = None
+
+
+class TranscriptLine(_Model):
+    speaker_name: StrictStr | None = None
+    transcript: StrictStr | None = None
+
+
+class Summary(_Model):
+    skill_summaries: list[SkillSummary] | None = None
+    highlights: list[Highlight] | None = None
+    reason_to_hire: list[ReasonToHire] | None = None
+    areas_of_expertise: list[AreaOfExpertise] | None = None
+    interview_transcript_line: list[TranscriptLine] | None = None
+
+
+class BlackScreenPeriod(_Model):
+    """``start``/``end`` are ``HH:MM:SS.mmm`` offsets; plain seconds are tolerated."""
+
+    start: StrictStr | Number | None = None
+    end: StrictStr | Number | None = None
+    duration: Number | None = None
+
+
+class Criterion(_Model):
+    score: Number | None = None
+    weight: Number | None = None
+    weighted: Number | None = None
+    maximum_score: Number | None = None
+
+
+class Agent(_Model):
+    id: StrictStr | None = None
+    name: StrictStr | None = None
+    role: StrictStr | None = None
+    total_weighted_score: Number | None = None
+    maximum_score: Number | None = None
+    criteria: dict[str, Criterion] | None = None
+    step6_summary: dict[str, Any] | None = None
+
+
+class Question(_Model):
+    text: StrictStr | None = None
+
+
+class AgentResponse(_Model):
+    """One question of the multi-agent assessment."""
+
+    question: Question | None = None
+    agents: list[Agent] | None = None
+    normalization: dict[str, Any] | None = None
+    mapping: dict[str, Any] | None = None
+
+
+class CodeTask(_Model):
+    task_id: StrictStr | int | None = None
+    title: StrictStr | None = None
+    score: Number | None = None
+
+
+class CodeTaskResult(_Model):
+    tasks: list[CodeTask] | None = None
+    overall_coding_score: Number | None = None
+
+
+class Domain(_Model):
+    name: StrictStr | None = None
+    type: StrictStr | None = None
+    weight: Number | None = None
+    score: Number | None = None
+    ci_lower: Number | None = None
+    ci_upper: Number | None = None
+    stability: Number | None = None
+
+
+class IndividualSkill(_Model):
+    skill_name: StrictStr | None = None
+    domain: StrictStr | None = None
+    pooled_mean: Number | None = None
+    ci_lower: Number | None = None
+    ci_upper: Number | None = None
+
+
+class Skills(_Model):
+    domains: list[Domain] | None = None
+    individual_skills: list[IndividualSkill] | None = None
+
+
+class ScoreCI(_Model):
+    lower: Number | None = None
+    upper: Number | None = None
+    confidence_level: Number | None = None
+    interpretation: StrictStr | None = None
+
+
+class Interview(_Model):
+    """The get-details response. Enum-typed keys stay strings; see the ``*_enum`` properties."""
+
+    role_title: StrictStr | None = None
+    mapped_role_title: StrictStr | None = None
+    candidate_email: StrictStr | None = None
+    candidate_id: StrictStr | None = None
+    interview_id: StrictStr | None = None
+    iframe_url: StrictStr | None = None
+    interview_type: StrictStr | None = None
+    sub_interview_type: StrictStr | None = None
+    request_metadata: dict[str, Any] | None = None
+    session_id: StrictStr | None = None
+    candidate_profile: CandidateProfile | None = None
+    summary: Summary | None = None
+    agent_response_summary: list[AgentResponse] | None = None
+
+    duration: Number | None = _inferred("duration")
+    black_screen_periods: list[BlackScreenPeriod] | None = _inferred("black_screen_periods")
+    aggregated_score: Number | None = _inferred("aggregated_score")
+    result: StrictStr | None = _inferred("result")
+    total_core_domains: Number | None = _inferred("total_core_domains")
+    covered_core_domains: Number | None = _inferred("covered_core_domains")
+    uncovered_domains: list[StrictStr | None] | None = _inferred("uncovered_domains")
+    language_proficiency: dict[str, Any] | None = _inferred("language_proficiency")
+    code_task_result: CodeTaskResult | None = _inferred("code_task_result")
+    identity_screenshot_path: StrictStr | None = _inferred("identity_screenshot_path")
+    skills: Skills | None = _inferred("skills")
+    overall_score_ci: ScoreCI | None = _inferred("overall_score_ci")
+    grading_rubric_result: dict[str, Any] | None = _inferred("grading_rubric_result")
+    assessment_version: StrictStr | None = _inferred("assessment_version")
+    latency_analysis: dict[str, Any] | None = _inferred("latency_analysis")
+    status: StrictStr | None = _inferred("status")
+    timestamp: StrictStr | None = _inferred("timestamp")
+
+    @property
+    def status_enum(self) -> InterviewStatus | None:
+        return InterviewStatus.parse(self.status)
+
+    @property
+    def interview_type_enum(self) -> InterviewType | None:
+        try:
+            return InterviewType(self.interview_type) if self.interview_type else None
+        except ValueError:
+            return None
+
+    @property
+    def assessment_version_enum(self) -> AssessmentVersion | None:
+        try:
+            return AssessmentVersion(self.assessment_version) if self.assessment_version else None
+        except ValueError:
+            return None
+
+    @property
+    def asset_paths(self) -> dict[str, str]:
+        """Asset name -> reference (URL or relative path) for every binary asset named."""
+        assets: dict[str, str] = {}
+        if self.identity_screenshot_path:
+            assets["identity_screenshot"] = self.identity_screenshot_path
+        return assets
+
+
+# --- create interview ------------------------------------------------------------------------
+
+
+class CreateInterviewRequest(BaseModel):
+    """Body of the create call; ours to send, so its enums are enforced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: StrictStr
+    interview_type: InterviewType
+    talent_id: StrictStr | None = None
+    name: StrictStr | None = None
+    resume_url: StrictStr | None = None
+    role_title: StrictStr | None = None
+    language: Language | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class CreateInterviewResponse(_Model):
+    interview_id: StrictStr
+    candidate_id: StrictStr | None = None
+    iframe_url: StrictStr | None = None
+    expires_at: StrictStr | None = None
+    email: StrictStr | None = None
+    talent_id: StrictStr | None = None
+    completion_status: StrictStr | None = None
+    session_id: StrictStr | None = None
+
+
+# --- interview events ------------------------------------------------------------------------
+
+TERMINAL_REALTIME_STATUSES = frozenset(
+    {"INTERVIEW_COMPLETED", "INTERVIEW_TECH_FAILURE", "INTERVIEW_ABANDONED"}
+)
+
+
+class InterviewEvent(BaseModel):
+    """One interview event (camelCase on the wire, unlike the REST API)."""
+
+    model_config = ConfigDict(extra="allow", alias_generator=to_camel, populate_by_name=True)
+
+    interview_id: StrictStr
+    timestamp: StrictStr
+    current_status: StrictStr | None = None
+    job_id: StrictStr | None = None
+    candidate_email_id: StrictStr | None = None
+    role_title: StrictStr | None = None
+    event_name: StrictStr | None = None
+    event_value: Any = None
+    realtime_status: StrictStr | None = None
+    is_terminal: StrictBool | None = None
+
+    @property
+    def terminal(self) -> bool:
+        if self.is_terminal is not None:
+            return self.is_terminal
+        return (self.realtime_status or "").upper() in TERMINAL_REALTIME_STATUSES
+
+
+# --- parsing and ids -------------------------------------------------------------------------
+
+_BAD_ID = re.compile(r"[/\\\s]|\.\.")
+MAX_ID_LENGTH = 256
+
+
+def interview_id_problem(interview_id: object) -> str | None:
+    """Why ``interview_id`` may not be used in a URL or an S3 key, or None when it may."""
+    if not isinstance(interview_id, str):
+        return f"interview id must be a string, got {type(interview_id).__name__}"
+    if not interview_id:
+        return "interview id is empty"
+    if len(interview_id) > MAX_ID_LENGTH:
+        return f"interview id is longer than {MAX_ID_LENGTH} characters"
+    if _BAD_ID.search(interview_id):
+        return f"interview id {interview_id!r} contains '/', '\\', '..' or white space"
+    if not interview_id.isprintable():
+        return f"interview id {interview_id!r} contains control characters"
+    return None
+
+
+def check_interview_id(interview_id: object) -> str:
+    """Return ``interview_id`` if it is safe to put in a URL path and an S3 key, else raise."""
+    problem = interview_id_problem(interview_id)
+    if problem:
+        raise QodeInvalidIdError(problem)
+    assert isinstance(interview_id, str)
+    return interview_id
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        value = json.dumps(err.get("input"), default=str)
+        if len(value) > 80:
+            value = value[:77] + "..."
+        parts.append(f"{loc} = {value}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def describe_body(raw: bytes) -> str:
+    """A short, safe description of a body that is not what was expected."""
+    head = raw[:200].decode("utf-8", "replace").strip()
+    kind = "an HTML page" if head[:1] == "<" else "a body"
+    snippet = " ".join(head.split())[:80]
+    return f"{kind} of {len(raw)} bytes starting {snippet!r}"
+
+
+def parse_interview(raw: bytes, interview_id: str | None = None) -> Interview:
+    """Read a get-details body; raise :class:`QodeResponseError` (keeping ``raw``) if unreadable."""
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise QodeResponseError(
+            f"response is not JSON ({exc}): {describe_body(raw)}", raw=raw, interview_id=interview_id
+        ) from None
+    if not isinstance(data, dict):
+        raise QodeResponseError(
+            f"response is JSON {type(data).__name__}, not an object", raw=raw, interview_id=interview_id
+        )
+    try:
+        return Interview.model_validate(data)
+    except ValidationError as exc:
+        raise QodeResponseError(
+            f"response does not match the interview model: {_describe_validation_error(exc)}",
+            raw=raw,
+            interview_id=interview_id,
+        ) from None
