@@ -10,7 +10,7 @@ __all__ = ["__version__", "get_provider_info"]
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe the provider to Airflow's provider manager (entry point ``apache_airflow_provider``).
+    """Describe the provider to Airflow (entry point group ``apache_airflow_provider``).
 
     Kept free of heavy imports: Airflow calls it on every ``import airflow``.
     """

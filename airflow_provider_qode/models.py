@@ -473,11 +473,15 @@ def parse_interview(raw: bytes, interview_id: str | None = None) -> Interview:
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise QodeResponseError(
-            f"response is not JSON ({exc}): {describe_body(raw)}", raw=raw, interview_id=interview_id
+            f"response is not JSON ({exc}): {describe_body(raw)}",
+            raw=raw,
+            interview_id=interview_id,
         ) from None
     if not isinstance(data, dict):
         raise QodeResponseError(
-            f"response is JSON {type(data).__name__}, not an object", raw=raw, interview_id=interview_id
+            f"response is JSON {type(data).__name__}, not an object",
+            raw=raw,
+            interview_id=interview_id,
         )
     try:
         return Interview.model_validate(data)
