@@ -6,7 +6,7 @@ Airflow UI; the hierarchy says which failures were retried and which must not be
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
 class QodeError(AirflowException):
@@ -59,6 +59,11 @@ class QodeResponseError(QodeError):
         self.interview_id = interview_id
 
 
+class QodeInterviewFailedError(QodeError, AirflowFailException):
+    """The interview ended without a report (no-show, drop-off, glitch, abort): retrying the
+    task cannot change that, so Airflow fails it without retries."""
+
+
 class QodeAssetError(QodeError):
     """An asset reference was refused (host, scheme, redirect, size) or could not be fetched."""
 
@@ -70,6 +75,7 @@ __all__ = [
     "QodeConfigError",
     "QodeConnectionError",
     "QodeError",
+    "QodeInterviewFailedError",
     "QodeInvalidIdError",
     "QodeNotFoundError",
     "QodeRateLimitError",
