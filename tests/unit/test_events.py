@@ -1,0 +1,84 @@
+"""Event files -> finished interview ids: windowing, latest-event-wins, bad lines."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from airflow_provider_qode.events import chunked, parse_timestamp, terminal_interview_ids
+
+START = datetime(2025, 11, 11, tzinfo=UTC)
+END = datetime(2025, 11, 12, tzinfo=UTC)
+
+
+def _line(interview_id: str, ts: str, status: str, terminal: bool | None = None) -> bytes:
+    event = {
+        "interviewId": interview_id,
+        "timestamp": ts,
+        "realtimeStatus": status,
+        "eventName": "x",
+    }
+    if terminal is not None:
+        event["isTerminal"] = terminal
+    return json.dumps(event).encode()
+
+
+def _lines(*raw: bytes):
+    return [("events/a.jsonl", n, line) for n, line in enumerate(raw, start=1)]
+
+
+def test_latest_terminal_event_in_window_counts_once():
+    found = terminal_interview_ids(
+        _lines(
+            _line("a_1", "2025-11-11T08:00:00Z", "INTERVIEW_STARTED"),
+            _line("a_1", "2025-11-11T09:00:00Z", "INTERVIEW_COMPLETED"),
+            _line("a_1", "2025-11-11T09:00:01Z", "INTERVIEW_COMPLETED"),
+            _line("b_2", "2025-11-11T08:00:00Z", "INTERVIEW_COMPLETED"),
+            _line("b_2", "2025-11-11T10:00:00Z", "INTERVIEW_LOCKED"),
+            _line("c_3", "2025-11-12T00:00:00Z", "INTERVIEW_COMPLETED"),
+            _line("d_4", "2025-11-11T23:59:59+00:00", "INTERVIEW_ABANDONED"),
+            _line("e_5", "2025-11-11T12:00:00+02:00", "WHATEVER", terminal=True),
+        ),
+        START,
+        END,
+    )
+    assert found.interview_ids == ["a_1", "d_4", "e_5"]
+    assert found.events_read == 8
+
+
+def test_bad_lines_are_reported_not_fatal():
+    found = terminal_interview_ids(
+        _lines(
+            b"{not json",
+            b"",
+            json.dumps({"interviewId": 5}).encode(),
+            _line("a_1", "11/11/2025", "INTERVIEW_COMPLETED"),
+            _line("ok_1", "2025-11-11T01:00:00Z", "INTERVIEW_COMPLETED"),
+        ),
+        START,
+        END,
+    )
+    assert found.interview_ids == ["ok_1"]
+    assert [p.split(":")[1] for p in found.unreadable_lines] == ["1", "3", "4"]
+
+
+def test_hostile_ids_are_refused_not_returned():
+    found = terminal_interview_ids(
+        _lines(_line("../../etc", "2025-11-11T01:00:00Z", "INTERVIEW_COMPLETED")), START, END
+    )
+    assert found.interview_ids == [] and found.refused_ids == ["../../etc"]
+
+
+def test_timestamps_need_a_zone():
+    assert parse_timestamp("2025-11-11T08:04:04Z") == datetime(2025, 11, 11, 8, 4, 4, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        parse_timestamp("2025-11-11T08:04:04")
+
+
+def test_chunking():
+    assert chunked(["a", "b", "c"], 2) == [["a", "b"], ["c"]]
+    assert chunked([], 2) == []
+    with pytest.raises(ValueError):
+        chunked(["a"], 0)
