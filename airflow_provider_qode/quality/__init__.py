@@ -1,0 +1,77 @@
+"""The quality gate: ``QUALITY_RULES.md`` as Great Expectations suites over a batch of interviews.
+
+``rules`` holds the rule table, ``flatten`` turns models into pandas tables, ``suite`` holds the
+expectations, ``gate`` runs them (:func:`validate_batch`), ``report`` renders the results and
+``cli`` is ``qode-lake validate``. Exports are resolved lazily so that importing this package
+(as ``qode-lake --help`` does) pulls in neither pandas nor Airflow nor GX.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_qode.quality.gate import (
+        BatchVerdict,
+        FetchedInterview,
+        InterviewVerdict,
+        QualityGateError,
+        Reason,
+        validate_batch,
+    )
+    from airflow_provider_qode.quality.report import (
+        full_results,
+        html_report,
+        json_report,
+        json_summary,
+        render_html,
+        summary,
+        write_reports,
+    )
+    from airflow_provider_qode.quality.rules import RULES, Rule, Severity
+
+_EXPORTS = {
+    "BatchVerdict": "gate",
+    "FetchedInterview": "gate",
+    "InterviewVerdict": "gate",
+    "QualityGateError": "gate",
+    "Reason": "gate",
+    "validate_batch": "gate",
+    "full_results": "report",
+    "html_report": "report",
+    "json_report": "report",
+    "json_summary": "report",
+    "render_html": "report",
+    "summary": "report",
+    "write_reports": "report",
+    "RULES": "rules",
+    "Rule": "rules",
+    "Severity": "rules",
+}
+
+__all__ = [
+    "RULES",
+    "BatchVerdict",
+    "FetchedInterview",
+    "InterviewVerdict",
+    "QualityGateError",
+    "Reason",
+    "Rule",
+    "Severity",
+    "full_results",
+    "html_report",
+    "json_report",
+    "json_summary",
+    "render_html",
+    "summary",
+    "validate_batch",
+    "write_reports",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

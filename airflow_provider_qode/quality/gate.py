@@ -1,0 +1,297 @@
+"""The quality gate: one Great Expectations run over a whole batch, then a verdict per interview.
+
+Why one run per batch: a GX context, its suites and its metric graph cost far more than the
+rows they check, so the batch is flattened into a handful of tables (``flatten.py``) and each
+table is validated once. Each failing row is mapped back to its interview through the table's
+``interview`` column and to its rule through the expectation's ``meta``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+
+from airflow_provider_qode.exceptions import QodeError, QodeResponseError
+from airflow_provider_qode.models import Interview, interview_id_problem, parse_interview
+from airflow_provider_qode.quality.flatten import TABLES, Flattener, add_derived
+from airflow_provider_qode.quality.rules import PARSE_RULE_ID, RULES, Severity
+from airflow_provider_qode.quality.suite import CHECKS_BY_ID, build_suite
+
+log = logging.getLogger(__name__)
+
+Verdict = Literal["published", "quarantined"]
+PUBLISHED: Verdict = "published"
+QUARANTINED: Verdict = "quarantined"
+
+#: Reasons kept per rule and interview; the rest are counted, so a report stays bounded.
+MAX_REASONS_PER_RULE = 10
+
+#: Result format of every expectation: all failing row indices, no pandas query strings.
+RESULT_FORMAT: dict[str, Any] = {
+    "result_format": "COMPLETE",
+    "return_unexpected_index_query": False,
+    "partial_unexpected_count": 20,
+}
+
+
+class QualityGateError(QodeError):
+    """The gate itself failed (a GX expectation raised): a bug, not a finding about the data."""
+
+
+@dataclass(frozen=True)
+class FetchedInterview:
+    """One body to check: the id that was asked for, the raw bytes, and the model if parsed.
+
+    Pass ``interview`` when the caller already ran :func:`parse_interview` on ``raw`` so the gate
+    does not parse twice. ``source`` (e.g. a file name) names the item when no id is known.
+    """
+
+    requested_id: str | None
+    raw: bytes
+    interview: Interview | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why one rule fired for one interview, in words that name the field and its value."""
+
+    rule_id: str
+    severity: Severity
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"rule": self.rule_id, "severity": self.severity.value, "message": self.message}
+
+
+@dataclass(frozen=True)
+class InterviewVerdict:
+    """The gate's decision for one interview."""
+
+    position: int
+    interview_id: str
+    verdict: Verdict
+    failed_rules: tuple[str, ...]
+    warnings: tuple[str, ...]
+    reasons: tuple[Reason, ...]
+    requested_id: str | None = None
+    payload_interview_id: str | None = None
+    source: str | None = None
+
+    @property
+    def published(self) -> bool:
+        return self.verdict == PUBLISHED
+
+    def reason_texts(self) -> list[str]:
+        """``"<rule id>: <message>"`` lines, errors first."""
+        return [f"{r.rule_id}: {r.message}" for r in self.reasons]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "interview_id": self.interview_id,
+            "verdict": self.verdict,
+            "failed_rules": list(self.failed_rules),
+            "warnings": list(self.warnings),
+            "reasons": [r.to_dict() for r in self.reasons],
+        }
+
+
+@dataclass
+class BatchVerdict:
+    """Verdicts in input order plus the batch's GX validation results (JSON-serialisable)."""
+
+    interviews: list[InterviewVerdict]
+    gx_results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    table_rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def published(self) -> list[InterviewVerdict]:
+        return [v for v in self.interviews if v.published]
+
+    @property
+    def quarantined(self) -> list[InterviewVerdict]:
+        return [v for v in self.interviews if not v.published]
+
+    def by_id(self) -> dict[str, InterviewVerdict]:
+        """Verdict per interview id (the last one wins if an id was fetched twice)."""
+        return {v.interview_id: v for v in self.interviews}
+
+
+# --- GX ----------------------------------------------------------------------------------------
+
+
+def _import_gx() -> Any:
+    """Import GX quietly: no analytics, no progress bars, no INFO chatter."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    for name in ("great_expectations", "posthog"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    import great_expectations as gx
+
+    # GX pins this logger to INFO when it is imported; quiet it afterwards.
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
+    return gx
+
+
+def _new_context(gx: Any) -> Any:
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    context.config.analytics_enabled = False
+    return context
+
+
+def run_suites(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Validate each table once, in one ephemeral GX context; table -> GX suite result.
+
+    Tables without rows are skipped: there is nothing to check and GX would only add noise.
+    """
+    gx = _import_gx()
+    context = _new_context(gx)
+    source = context.data_sources.add_pandas("qode_quality")
+    results: dict[str, Any] = {}
+    for table in TABLES:
+        frame = tables[table]
+        if frame.empty:
+            continue
+        asset = source.add_dataframe_asset(table)
+        batch_definition = asset.add_batch_definition_whole_dataframe(table)
+        suite = context.suites.add(build_suite(gx, table))
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"qode_{table}", data=batch_definition, suite=suite)
+        )
+        results[table] = definition.run(
+            batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT
+        )
+    return results
+
+
+# --- the gate ----------------------------------------------------------------------------------
+
+
+def _placeholder(item: FetchedInterview, position: int) -> str:
+    return f"<{item.source}>" if item.source else f"<item {position}>"
+
+
+def _display_id(item: FetchedInterview, payload_id: str | None, position: int) -> str:
+    """Requested id, else the payload's when it is a safe id, else a placeholder."""
+    if item.requested_id:
+        return item.requested_id
+    if payload_id is not None and interview_id_problem(payload_id) is None:
+        return payload_id
+    return _placeholder(item, position)
+
+
+def _findings(
+    tables: dict[str, pd.DataFrame], results: dict[str, Any]
+) -> dict[int, dict[str, list[str]]]:
+    """Position -> rule id -> reasons, from every failing row of every expectation."""
+    found: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for table, suite_result in results.items():
+        frame = tables[table]
+        for result in suite_result.results:
+            if result.success:
+                continue
+            meta = result.expectation_config.meta or {}
+            check = CHECKS_BY_ID[meta["check_id"]]
+            info = result.exception_info or {}
+            if info.get("raised_exception"):
+                raise QualityGateError(
+                    f"GX expectation {check.id} ({check.expectation}) raised: "
+                    f"{info.get('exception_message')}"
+                )
+            indices = result.result.get("unexpected_index_list")
+            if indices is None:
+                raise QualityGateError(f"GX returned no failing rows for {check.id}")
+            if not indices:
+                continue
+            rows = frame.loc[list(indices)].to_dict("records")
+            for row in rows:
+                found[int(row["interview"])][check.rule].append(check.reason(row))
+    return found
+
+
+def _verdict(
+    position: int,
+    item: FetchedInterview,
+    payload_id: str | None,
+    rules: dict[str, list[str]],
+) -> InterviewVerdict:
+    failed = sorted(r for r in rules if RULES[r].severity is Severity.ERROR)
+    warned = sorted(r for r in rules if RULES[r].severity is Severity.WARN)
+    reasons: list[Reason] = []
+    for rule_id in (*failed, *warned):
+        messages = rules[rule_id]
+        severity = RULES[rule_id].severity
+        reasons.extend(Reason(rule_id, severity, m) for m in messages[:MAX_REASONS_PER_RULE])
+        if len(messages) > MAX_REASONS_PER_RULE:
+            more = len(messages) - MAX_REASONS_PER_RULE
+            reasons.append(Reason(rule_id, severity, f"... and {more} more like these"))
+    return InterviewVerdict(
+        position=position,
+        interview_id=_display_id(item, payload_id, position),
+        verdict=QUARANTINED if failed else PUBLISHED,
+        failed_rules=tuple(failed),
+        warnings=tuple(warned),
+        reasons=tuple(reasons),
+        requested_id=item.requested_id,
+        payload_interview_id=payload_id,
+        source=item.source,
+    )
+
+
+def validate_batch(items: Iterable[FetchedInterview]) -> BatchVerdict:
+    """Check every interview of a batch against ``QUALITY_RULES.md`` in one GX run.
+
+    A body that ``parse_interview`` refuses gets ``QR-PARSE`` with the parse error as its reason
+    and does not stop the batch. Each model is flattened and then dropped, so memory holds the
+    tables, not the models.
+    """
+    started = time.perf_counter()
+    items = list(items)
+    flattener = Flattener()
+    payload_ids: list[str | None] = [None] * len(items)
+    parse_errors: dict[int, str] = {}
+    for position, item in enumerate(items):
+        model = item.interview
+        if model is None:
+            try:
+                model = parse_interview(item.raw, item.requested_id)
+            except QodeResponseError as exc:
+                parse_errors[position] = str(exc)
+                continue
+        payload_ids[position] = model.interview_id
+        flattener.add(position, model, item.requested_id)
+    tables = flattener.tables()
+    add_derived(tables)
+    results = run_suites(tables) if flattener.count else {}
+    findings = _findings(tables, results)
+    for position, message in parse_errors.items():
+        findings[position][PARSE_RULE_ID].append(message)
+    verdicts = [
+        _verdict(position, item, payload_ids[position], findings.get(position, {}))
+        for position, item in enumerate(items)
+    ]
+    seconds = time.perf_counter() - started
+    batch = BatchVerdict(
+        interviews=verdicts,
+        gx_results={table: result.to_json_dict() for table, result in results.items()},
+        table_rows={table: len(frame) for table, frame in tables.items()},
+        seconds=seconds,
+    )
+    log.info(
+        "quality gate: %d interviews, %d published, %d quarantined in %.1f s",
+        len(verdicts),
+        len(batch.published),
+        len(batch.quarantined),
+        seconds,
+    )
+    return batch

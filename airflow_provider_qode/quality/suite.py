@@ -1,0 +1,776 @@
+"""The GX expectations, one suite per flattened table, each carrying its rule id.
+
+A :class:`Check` names a stock GX expectation by class name with its arguments, the rule it
+belongs to, and how to phrase a failing row for a human. Keeping the expectation as data means
+this module imports no Great Expectations code: the suites are built at call time, inside the
+gate's single GX run (importing GX costs seconds, so nothing imports it at module import).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_qode.models import AssessmentVersion, InterviewStatus, InterviewType
+from airflow_provider_qode.quality import flatten as t
+from airflow_provider_qode.quality.rules import (
+    BLACK_SCREEN_TOLERANCE,
+    RULES,
+    SCORE_TOLERANCE,
+    WEIGHT_SUM_TOLERANCE,
+    Severity,
+)
+
+Row = Mapping[str, Any]
+
+#: QR-ENUM-04: Pass, Fail or the "not enough interviews" sentence for any whole number N.
+RESULT_REGEX = (
+    r"^(?:Pass|Fail|Not enough interviews \(minimum \d+ required\) for this role to evaluate "
+    r"Pass/Fail\.)\Z"
+)
+DOMAIN_TYPES = ("core", "secondary", "optional")
+# Binary floating point: 0.01 must still pass when computed as 0.010000000000000009.
+_EPS = 1e-9
+
+
+def fmt(value: object) -> str:
+    """A value as a reason shows it: JSON-like, whole floats without ``.0``, long text cut."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "non-finite number"
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    text = json.dumps(str(value), ensure_ascii=False)
+    return text if len(text) <= 80 else text[:76] + '..."'
+
+
+@dataclass(frozen=True)
+class Check:
+    """One GX expectation over one table, for one rule."""
+
+    id: str
+    rule: str
+    table: str
+    expectation: str
+    kwargs: Mapping[str, Any]
+    reason: Callable[[Row], str] = field(compare=False)
+
+    @property
+    def severity(self) -> Severity:
+        return RULES[self.rule].severity
+
+
+# --- where a row lives in the payload ----------------------------------------------------------
+
+
+def _agent(r: Row) -> str:
+    return f"agent_response_summary[{r['q']}].agents[{r['a']}]"
+
+
+def _criterion(r: Row) -> str:
+    return f"{_agent(r)}.criteria.{r['key']}"
+
+
+def _period(r: Row) -> str:
+    return f"black_screen_periods[{r['i']}]"
+
+
+def _domain(r: Row) -> str:
+    return f"skills.domains[{r['i']}]"
+
+
+def _skill(r: Row) -> str:
+    return f"skills.individual_skills[{r['i']}]"
+
+
+def _task(r: Row) -> str:
+    return f"code_task_result.tasks[{r['i']}]"
+
+
+def _uncovered(r: Row) -> str:
+    return f"uncovered_domains[{r['i']}]"
+
+
+# --- expectation helpers -----------------------------------------------------------------------
+
+
+def _between(
+    check_id: str,
+    rule: str,
+    table: str,
+    column: str,
+    reason: Callable[[Row], str],
+    min_value: float | None = None,
+    max_value: float | None = None,
+    *,
+    strict_min: bool = False,
+    strict_max: bool = False,
+) -> Check:
+    kwargs: dict[str, Any] = {"column": column}
+    if min_value is not None:
+        kwargs["min_value"] = min_value
+        kwargs["strict_min"] = strict_min
+    if max_value is not None:
+        kwargs["max_value"] = max_value
+        kwargs["strict_max"] = strict_max
+    return Check(check_id, rule, table, "ExpectColumnValuesToBeBetween", kwargs, reason)
+
+
+def _range(
+    check_id: str, rule: str, table: str, column: str, where: Callable[[Row], str], hi: float
+) -> Check:
+    """``column`` in [0, hi], with a reason naming the field and its value."""
+    return _between(
+        check_id,
+        rule,
+        table,
+        column,
+        lambda r: f"{where(r) or column} = {fmt(r[column])} is outside [0, {fmt(float(hi))}]",
+        0.0,
+        hi,
+    )
+
+
+def _is_true(
+    check_id: str, rule: str, table: str, column: str, reason: Callable[[Row], str]
+) -> Check:
+    """A derived boolean that must be true where it is not null."""
+    return Check(
+        check_id,
+        rule,
+        table,
+        "ExpectColumnValuesToBeInSet",
+        {"column": column, "value_set": [True]},
+        reason,
+    )
+
+
+def _a_ge_b(
+    check_id: str,
+    rule: str,
+    table: str,
+    a: str,
+    b: str,
+    reason: Callable[[Row], str],
+    *,
+    or_equal: bool = True,
+) -> Check:
+    kwargs = {
+        "column_A": a,
+        "column_B": b,
+        "or_equal": or_equal,
+        "ignore_row_if": "either_value_is_missing",
+    }
+    return Check(check_id, rule, table, "ExpectColumnPairValuesAToBeGreaterThanB", kwargs, reason)
+
+
+def _equal(
+    check_id: str, rule: str, table: str, a: str, b: str, reason: Callable[[Row], str]
+) -> Check:
+    kwargs = {"column_A": a, "column_B": b, "ignore_row_if": "either_value_is_missing"}
+    return Check(check_id, rule, table, "ExpectColumnPairValuesToBeEqual", kwargs, reason)
+
+
+def _in_set(
+    check_id: str,
+    rule: str,
+    table: str,
+    column: str,
+    values: list[str],
+    reason: Callable[[Row], str],
+) -> Check:
+    kwargs = {"column": column, "value_set": values}
+    return Check(check_id, rule, table, "ExpectColumnValuesToBeInSet", kwargs, reason)
+
+
+def _interval_checks(table: str, where: Callable[[Row], str], point: str) -> list[Check]:
+    """QR-SCORE-06 for one level: bounds in [0, 100], ordered, holding their point."""
+    lo, hi = "ci_lower", "ci_upper"
+    lo_name = "overall_score_ci.lower" if table == t.INTERVIEWS else "ci_lower"
+    hi_name = "overall_score_ci.upper" if table == t.INTERVIEWS else "ci_upper"
+
+    def name(r: Row, field_name: str) -> str:
+        prefix = where(r)
+        return f"{prefix}.{field_name}" if prefix else field_name
+
+    return [
+        _between(
+            f"{table}.ci_lower_range",
+            "QR-SCORE-06",
+            table,
+            lo,
+            lambda r: f"{name(r, lo_name)} = {fmt(r[lo])} is outside [0, 100]",
+            0.0,
+            100.0,
+        ),
+        _between(
+            f"{table}.ci_upper_range",
+            "QR-SCORE-06",
+            table,
+            hi,
+            lambda r: f"{name(r, hi_name)} = {fmt(r[hi])} is outside [0, 100]",
+            0.0,
+            100.0,
+        ),
+        _a_ge_b(
+            f"{table}.ci_ordered",
+            "QR-SCORE-06",
+            table,
+            hi,
+            lo,
+            lambda r: f"{name(r, lo_name)} = {fmt(r[lo])} > {name(r, hi_name)} = {fmt(r[hi])}",
+        ),
+        _a_ge_b(
+            f"{table}.ci_holds_lower",
+            "QR-SCORE-06",
+            table,
+            point,
+            lo,
+            lambda r: f"{name(r, point)} = {fmt(r[point])} < {name(r, lo_name)} = {fmt(r[lo])}",
+        ),
+        _a_ge_b(
+            f"{table}.ci_holds_upper",
+            "QR-SCORE-06",
+            table,
+            hi,
+            point,
+            lambda r: f"{name(r, point)} = {fmt(r[point])} > {name(r, hi_name)} = {fmt(r[hi])}",
+        ),
+    ]
+
+
+def _top(_: Row) -> str:
+    return ""
+
+
+def _report_has(name: str, what: str) -> Check:
+    """QR-LIFE-01: one field a generated report must have."""
+    return _is_true(
+        f"interviews.report_{name}",
+        "QR-LIFE-01",
+        t.INTERVIEWS,
+        f"report_has_{name}",
+        lambda r: f"status = {fmt(r['status'])} but {what}",
+    )
+
+
+def _build_checks() -> list[Check]:
+    iv = t.INTERVIEWS
+    statuses = [s.value for s in InterviewStatus]
+    checks: list[Check] = [
+        # --- QR-LIFE-02, -07: identity
+        _is_true(
+            "interviews.id_format",
+            "QR-LIFE-02",
+            iv,
+            "interview_id_ok",
+            lambda r: f"{r['interview_id_problem']} (interview_id = {fmt(r['interview_id'])})",
+        ),
+        _equal(
+            "interviews.id_requested",
+            "QR-LIFE-02",
+            iv,
+            "interview_id",
+            "requested_id",
+            lambda r: (
+                f"interview_id = {fmt(r['interview_id'])} is not the requested id "
+                f"{fmt(r['requested_id'])}"
+            ),
+        ),
+        _is_true(
+            "interviews.id_candidate",
+            "QR-LIFE-07",
+            iv,
+            "ends_with_candidate_id",
+            lambda r: (
+                f"interview_id = {fmt(r['interview_id'])} does not end with "
+                f"_<candidate_id> (candidate_id = {fmt(r['candidate_id'])})"
+            ),
+        ),
+        # --- QR-ENUM-01..04
+        _in_set(
+            "interviews.interview_type",
+            "QR-ENUM-01",
+            iv,
+            "interview_type",
+            [v.value for v in InterviewType],
+            lambda r: f"interview_type = {fmt(r['interview_type'])} is not a known interview type",
+        ),
+        _in_set(
+            "interviews.status",
+            "QR-ENUM-02",
+            iv,
+            "status_normalized",
+            statuses,
+            lambda r: f"status = {fmt(r['status'])} is not one of {', '.join(statuses)} (any case)",
+        ),
+        _in_set(
+            "interviews.assessment_version",
+            "QR-ENUM-03",
+            iv,
+            "assessment_version",
+            [v.value for v in AssessmentVersion],
+            lambda r: (
+                f"assessment_version = {fmt(r['assessment_version'])} is not one of "
+                + " ".join(v.value for v in AssessmentVersion)
+            ),
+        ),
+        Check(
+            "interviews.result",
+            "QR-ENUM-04",
+            iv,
+            "ExpectColumnValuesToMatchRegex",
+            {"column": "result", "regex": RESULT_REGEX},
+            lambda r: (
+                f"result = {fmt(r['result'])} is not Pass, Fail or 'Not enough interviews "
+                "(minimum N required) for this role to evaluate Pass/Fail.'"
+            ),
+        ),
+        # --- QR-LIFE-03
+        Check(
+            "interviews.timestamp_format",
+            "QR-LIFE-03",
+            iv,
+            "ExpectColumnValuesToMatchRegex",
+            {"column": "timestamp", "regex": t.ISO_DATETIME_REGEX},
+            lambda r: (
+                f"timestamp = {fmt(r['timestamp'])} is not an ISO 8601 date-time with a time zone"
+            ),
+        ),
+        _is_true(
+            "interviews.timestamp_calendar",
+            "QR-LIFE-03",
+            iv,
+            "timestamp_calendar_ok",
+            lambda r: f"timestamp = {fmt(r['timestamp'])} is not a real date and time",
+        ),
+        # --- QR-SCORE-01, -05, -06, -07 at interview level
+        _range("interviews.aggregated_score", "QR-SCORE-01", iv, "aggregated_score", _top, 100.0),
+        _between(
+            "interviews.overall_coding_score",
+            "QR-SCORE-05",
+            iv,
+            "overall_coding_score",
+            lambda r: (
+                f"code_task_result.overall_coding_score = {fmt(r['overall_coding_score'])}"
+                " is outside [0, 100]"
+            ),
+            0.0,
+            100.0,
+        ),
+        *_interval_checks(iv, _top, "aggregated_score"),
+        _between(
+            "interviews.confidence_level",
+            "QR-SCORE-07",
+            iv,
+            "ci_confidence_level",
+            lambda r: (
+                f"overall_score_ci.confidence_level = {fmt(r['ci_confidence_level'])} is "
+                "outside (0, 1)"
+            ),
+            0.0,
+            1.0,
+            strict_min=True,
+            strict_max=True,
+        ),
+        _between(
+            "interviews.domain_weight_sum",
+            "QR-SCORE-07",
+            iv,
+            "domain_weight_sum_error",
+            lambda r: (
+                f"skills.domains[].weight sum to {fmt(round(r['domain_weight_sum'], 6))}, "
+                f"not 1 (within {WEIGHT_SUM_TOLERANCE})"
+            ),
+            max_value=WEIGHT_SUM_TOLERANCE + _EPS,
+        ),
+        # --- QR-COV-01..05
+        _between(
+            "interviews.total_core_domains_min",
+            "QR-COV-01",
+            iv,
+            "total_core_domains",
+            lambda r: f"total_core_domains = {fmt(r['total_core_domains'])} is negative",
+            0.0,
+        ),
+        _between(
+            "interviews.covered_core_domains_min",
+            "QR-COV-01",
+            iv,
+            "covered_core_domains",
+            lambda r: f"covered_core_domains = {fmt(r['covered_core_domains'])} is negative",
+            0.0,
+        ),
+        _is_true(
+            "interviews.total_core_domains_whole",
+            "QR-COV-01",
+            iv,
+            "total_core_domains_whole",
+            lambda r: f"total_core_domains = {fmt(r['total_core_domains'])} is not a whole number",
+        ),
+        _is_true(
+            "interviews.covered_core_domains_whole",
+            "QR-COV-01",
+            iv,
+            "covered_core_domains_whole",
+            lambda r: (
+                f"covered_core_domains = {fmt(r['covered_core_domains'])} is not a whole number"
+            ),
+        ),
+        _a_ge_b(
+            "interviews.covered_le_total",
+            "QR-COV-01",
+            iv,
+            "total_core_domains",
+            "covered_core_domains",
+            lambda r: (
+                f"covered_core_domains = {fmt(r['covered_core_domains'])} > "
+                f"total_core_domains = {fmt(r['total_core_domains'])}"
+            ),
+        ),
+        _between(
+            "interviews.uncovered_listed",
+            "QR-COV-02",
+            iv,
+            "uncovered_shortfall",
+            lambda r: (
+                f"uncovered_domains lists {fmt(r['uncovered_count'])} domains, fewer than "
+                f"total_core_domains - covered_core_domains = {fmt(r['coverage_deficit'])}"
+            ),
+            max_value=0.0,
+        ),
+        _between(
+            "interviews.pass_needs_coverage",
+            "QR-COV-04",
+            iv,
+            "pass_coverage_gap",
+            lambda r: (
+                f'result = "Pass" but covered_core_domains = '
+                f"{fmt(r['covered_core_domains'])} < total_core_domains = "
+                f"{fmt(r['total_core_domains'])}"
+            ),
+            max_value=0.0,
+        ),
+        _equal(
+            "interviews.core_domain_count",
+            "QR-COV-05",
+            iv,
+            "core_domain_count",
+            "total_core_domains",
+            lambda r: (
+                f"skills.domains has {fmt(r['core_domain_count'])} core domains but "
+                f"total_core_domains = {fmt(r['total_core_domains'])}"
+            ),
+        ),
+        _equal(
+            "interviews.uncovered_core_count",
+            "QR-COV-05",
+            iv,
+            "uncovered_core_count",
+            "coverage_deficit",
+            lambda r: (
+                f"uncovered_domains names {fmt(r['uncovered_core_count'])} core domains but "
+                f"total_core_domains - covered_core_domains = {fmt(r['coverage_deficit'])}"
+            ),
+        ),
+        # --- QR-LIFE-01
+        _report_has("aggregated_score", "aggregated_score is missing"),
+        _report_has("result", "result is missing"),
+        _report_has("assessment_version", "assessment_version is missing"),
+        _report_has("questions", "agent_response_summary is missing or empty"),
+        # --- QR-LIFE-04 (interview level)
+        _between(
+            "interviews.duration",
+            "QR-LIFE-04",
+            iv,
+            "duration",
+            lambda r: f"duration = {fmt(r['duration'])} is negative",
+            0.0,
+        ),
+        # --- QR-LIFE-05, -06
+        _is_true(
+            "interviews.language_proficiency_type",
+            "QR-LIFE-05",
+            iv,
+            "language_proficiency_allowed",
+            lambda r: (
+                f"language_proficiency is present for interview_type = "
+                f"{fmt(r['interview_type'])}, not a business-analyst type"
+            ),
+        ),
+        _is_true(
+            "interviews.code_task_result_type",
+            "QR-LIFE-05",
+            iv,
+            "code_task_result_allowed",
+            lambda r: (
+                f"code_task_result is present for interview_type = "
+                f"{fmt(r['interview_type'])}, not SOFTWARE_ENGINEER_CODING"
+            ),
+        ),
+        _between(
+            "interviews.v1_without_intervals",
+            "QR-LIFE-06",
+            iv,
+            "v1_interval_count",
+            lambda r: (
+                f'assessment_version = "no_ci_v1" but the report carries '
+                f"{fmt(r['v1_interval_count'])} interval bounds"
+            ),
+            max_value=0.0,
+        ),
+        _is_true(
+            "interviews.overall_ci_present",
+            "QR-LIFE-06",
+            iv,
+            "report_has_overall_ci",
+            lambda r: (
+                f"assessment_version = {fmt(r['assessment_version'])} and status = "
+                f"{fmt(r['status'])} but overall_score_ci is missing"
+            ),
+        ),
+        # --- agents: QR-SCORE-04
+        _between(
+            "agents.total_min",
+            "QR-SCORE-04",
+            t.AGENTS,
+            "total_weighted_score",
+            lambda r: (
+                f"{_agent(r)}.total_weighted_score = {fmt(r['total_weighted_score'])} is negative"
+            ),
+            0.0,
+        ),
+        _a_ge_b(
+            "agents.total_le_maximum",
+            "QR-SCORE-04",
+            t.AGENTS,
+            "maximum_score",
+            "total_weighted_score",
+            lambda r: (
+                f"{_agent(r)}.total_weighted_score = {fmt(r['total_weighted_score'])} > "
+                f"maximum_score = {fmt(r['maximum_score'])}"
+            ),
+        ),
+        _between(
+            "agents.total_is_sum",
+            "QR-SCORE-04",
+            t.AGENTS,
+            "total_sum_error",
+            lambda r: (
+                f"{_agent(r)}.total_weighted_score = {fmt(r['total_weighted_score'])} but "
+                f"its criteria's weighted sum to {fmt(r['criteria_weighted_sum'])}"
+            ),
+            max_value=SCORE_TOLERANCE,
+        ),
+        _between(
+            "agents.maximum_is_sum",
+            "QR-SCORE-04",
+            t.AGENTS,
+            "maximum_sum_error",
+            lambda r: (
+                f"{_agent(r)}.maximum_score = {fmt(r['maximum_score'])} but its "
+                f"criteria's maximum_score sum to {fmt(r['criteria_maximum_sum'])}"
+            ),
+            max_value=SCORE_TOLERANCE,
+        ),
+        # --- criteria: QR-SCORE-02, -03
+        _between(
+            "criteria.score_range",
+            "QR-SCORE-02",
+            t.CRITERIA,
+            "score",
+            lambda r: f"{_criterion(r)}.score = {fmt(r['score'])} is outside [0, 5]",
+            0.0,
+            5.0,
+        ),
+        _between(
+            "criteria.weight_positive",
+            "QR-SCORE-02",
+            t.CRITERIA,
+            "weight",
+            lambda r: f"{_criterion(r)}.weight = {fmt(r['weight'])} is not > 0",
+            0.0,
+            strict_min=True,
+        ),
+        _between(
+            "criteria.weighted_product",
+            "QR-SCORE-03",
+            t.CRITERIA,
+            "weighted_error",
+            lambda r: (
+                f"{_criterion(r)}.weighted = {fmt(r['weighted'])} but score x weight = "
+                f"{fmt(r['score'])} x {fmt(r['weight'])}"
+            ),
+            max_value=SCORE_TOLERANCE,
+        ),
+        _between(
+            "criteria.maximum_product",
+            "QR-SCORE-03",
+            t.CRITERIA,
+            "maximum_error",
+            lambda r: (
+                f"{_criterion(r)}.maximum_score = {fmt(r['maximum_score'])} but 5 x "
+                f"weight = 5 x {fmt(r['weight'])}"
+            ),
+            max_value=SCORE_TOLERANCE,
+        ),
+        # --- black-screen periods: QR-LIFE-04
+        _is_true(
+            "black_screens.start_readable",
+            "QR-LIFE-04",
+            t.BLACK_SCREENS,
+            "start_readable",
+            lambda r: f"{_period(r)}.start = {fmt(r['start'])} is not HH:MM:SS.mmm",
+        ),
+        _is_true(
+            "black_screens.end_readable",
+            "QR-LIFE-04",
+            t.BLACK_SCREENS,
+            "end_readable",
+            lambda r: f"{_period(r)}.end = {fmt(r['end'])} is not HH:MM:SS.mmm",
+        ),
+        _between(
+            "black_screens.start_min",
+            "QR-LIFE-04",
+            t.BLACK_SCREENS,
+            "start_seconds",
+            lambda r: f"{_period(r)}.start = {fmt(r['start'])} is negative",
+            0.0,
+        ),
+        _a_ge_b(
+            "black_screens.end_after_start",
+            "QR-LIFE-04",
+            t.BLACK_SCREENS,
+            "end_seconds",
+            "start_seconds",
+            lambda r: f"{_period(r)}.end = {fmt(r['end'])} is not after start = {fmt(r['start'])}",
+            or_equal=False,
+        ),
+        _between(
+            "black_screens.end_within_duration",
+            "QR-LIFE-04",
+            t.BLACK_SCREENS,
+            "end_past_duration",
+            lambda r: (
+                f"{_period(r)}.end = {fmt(r['end'])} is after the interview's duration = "
+                f"{fmt(r['interview_duration'])} s"
+            ),
+            max_value=0.0,
+        ),
+        _between(
+            "black_screens.duration",
+            "QR-LIFE-04",
+            t.BLACK_SCREENS,
+            "duration_error",
+            lambda r: (
+                f"{_period(r)}.duration = {fmt(r['duration'])} but end - start = "
+                f"{fmt(round(r['end_seconds'] - r['start_seconds'], 3))} s"
+            ),
+            max_value=BLACK_SCREEN_TOLERANCE + _EPS,
+        ),
+        # --- domains: QR-ENUM-05, QR-SCORE-05, -06, -07
+        _in_set(
+            "domains.type",
+            "QR-ENUM-05",
+            t.DOMAINS,
+            "type",
+            list(DOMAIN_TYPES),
+            lambda r: f"{_domain(r)}.type = {fmt(r['type'])} is not core, secondary or optional",
+        ),
+        _range(
+            "domains.score",
+            "QR-SCORE-05",
+            t.DOMAINS,
+            "score",
+            lambda r: f"{_domain(r)}.score",
+            100.0,
+        ),
+        *_interval_checks(t.DOMAINS, _domain, "score"),
+        _between(
+            "domains.weight",
+            "QR-SCORE-07",
+            t.DOMAINS,
+            "weight",
+            lambda r: f"{_domain(r)}.weight = {fmt(r['weight'])} is outside [0, 1]",
+            0.0,
+            1.0,
+        ),
+        # --- individual skills: QR-SCORE-05, -06
+        _range(
+            "skills.pooled_mean",
+            "QR-SCORE-05",
+            t.SKILLS,
+            "pooled_mean",
+            lambda r: f"{_skill(r)}.pooled_mean",
+            100.0,
+        ),
+        *_interval_checks(t.SKILLS, _skill, "pooled_mean"),
+        # --- language proficiency, code tasks: QR-SCORE-05
+        _range(
+            "language_proficiency.value",
+            "QR-SCORE-05",
+            t.LANGUAGE,
+            "value",
+            lambda r: str(r["path"]),
+            100.0,
+        ),
+        _range(
+            "code_tasks.score",
+            "QR-SCORE-05",
+            t.CODE_TASKS,
+            "score",
+            lambda r: f"{_task(r)}.score",
+            100.0,
+        ),
+        # --- uncovered domains: QR-COV-03
+        Check(
+            "uncovered_domains.not_empty",
+            "QR-COV-03",
+            t.UNCOVERED,
+            "ExpectColumnValueLengthsToBeBetween",
+            {"column": "name_key", "min_value": 1},
+            lambda r: f"{_uncovered(r)} = {fmt(r['name'])} is an empty name",
+        ),
+        Check(
+            "uncovered_domains.unique",
+            "QR-COV-03",
+            t.UNCOVERED,
+            "ExpectCompoundColumnsToBeUnique",
+            {"column_list": ["interview", "name_key"]},
+            lambda r: f"{_uncovered(r)} = {fmt(r['name'])} is listed more than once",
+        ),
+    ]
+    return checks
+
+
+#: Every check; ids are unique and every rule of ``rules.RULES`` but QR-PARSE has at least one.
+CHECKS: tuple[Check, ...] = tuple(_build_checks())
+CHECKS_BY_ID: dict[str, Check] = {c.id: c for c in CHECKS}
+
+
+def checks_for(table: str) -> list[Check]:
+    """The checks of one table, in a stable order."""
+    return [c for c in CHECKS if c.table == table]
+
+
+def build_suite(gx: Any, table: str) -> Any:
+    """The ``ExpectationSuite`` of one table; ``gx`` is the imported ``great_expectations``."""
+    suite = gx.ExpectationSuite(name=f"qode_{table}")
+    for check in checks_for(table):
+        expectation_class = getattr(gx.expectations, check.expectation)
+        suite.add_expectation(
+            expectation_class(
+                **check.kwargs,
+                meta={"rule_id": check.rule, "check_id": check.id},
+                severity="critical" if check.severity is Severity.ERROR else "warning",
+            )
+        )
+    return suite
