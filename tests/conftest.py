@@ -20,7 +20,6 @@ os.environ.update(
         "AWS_DEFAULT_REGION": "us-east-1",
         "AIRFLOW_HOME": str(_AIRFLOW_HOME),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
         "GX_ANALYTICS_ENABLED": "False",
         "NO_PROXY": "*",

@@ -62,9 +62,3 @@ def resolve_asset_url(reference: str, asset_base_url: str, allowed_hosts: frozen
         raise QodeAssetError(f"asset path {reference!r} leaves the asset base URL")
     url = f"{asset_base_url.rstrip('/')}/{quote(str(path), safe='/')}"
     return check_asset_url(url, allowed_hosts)
-
-
-def asset_name(reference: str, default: str) -> str:
-    """A safe file name for an asset in the lake: ``default`` plus the reference's extension."""
-    suffix = PurePosixPath(urlsplit(reference).path).suffix.lower()
-    return default + (suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else "")

@@ -9,6 +9,7 @@ connection parsing (:mod:`.connection`), retry policy (:mod:`.retry`) and asset 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -151,9 +152,16 @@ class QodeHook(BaseHook):
     conn_type = "qode"
     hook_name = "Qode"
 
-    def __init__(self, qode_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        qode_conn_id: str = default_conn_name,
+        *,
+        max_concurrency: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.qode_conn_id = qode_conn_id
+        self.max_concurrency = max_concurrency
         self._config: QodeConnectionConfig | None = None
         self._client: httpx.Client | None = None
 
@@ -184,7 +192,10 @@ class QodeHook(BaseHook):
     def config(self) -> QodeConnectionConfig:
         """The parsed connection, read once per hook."""
         if self._config is None:
-            self._config = self._config_from(self.get_connection(self.qode_conn_id))
+            config = self._config_from(self.get_connection(self.qode_conn_id))
+            if self.max_concurrency is not None:
+                config = dataclasses.replace(config, max_concurrency=self.max_concurrency)
+            self._config = config
         return self._config
 
     @classmethod

@@ -19,7 +19,7 @@ from airflow_provider_qode.exceptions import (
     QodeRateLimitError,
     QodeServerError,
 )
-from airflow_provider_qode.hooks.assets import asset_name, resolve_asset_url
+from airflow_provider_qode.hooks.assets import resolve_asset_url
 from airflow_provider_qode.hooks.connection import DEFAULT_BASE_URL, QodeConnectionConfig
 from airflow_provider_qode.hooks.retry import RetryState, parse_retry_after
 
@@ -185,8 +185,3 @@ def test_asset_references_resolve(reference: str, url: str):
 def test_hostile_asset_references_are_refused(reference: str, match: str):
     with pytest.raises(QodeAssetError, match=match):
         resolve_asset_url(reference, "https://api.qode.io/api/v1", ALLOWED)
-
-
-def test_asset_name_keeps_only_a_safe_extension():
-    assert asset_name("assets/identity/x.PNG", "identity_screenshot") == "identity_screenshot.png"
-    assert asset_name("assets/x.p/../hack", "identity_screenshot") == "identity_screenshot"

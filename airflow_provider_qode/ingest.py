@@ -1,0 +1,240 @@
+"""One chunk of interview ids, end to end: fetch, check, land. The operator only wires this.
+
+Every id given ends in exactly one place, and the summary says which:
+
+* ``published``   passed the gate; raw JSON and assets in the lake;
+* ``quarantined`` failed a rule, was unreadable (``QR-PARSE``), had an asset that could not be
+  fetched (``QR-ASSET``), or had an id unfit for a URL or key (refused before any request);
+* ``missing``     the API answered 404 (recorded in the manifest, nothing to land);
+* ``failed``      the API could not be reached after every retry: an infrastructure error, so
+  the task fails *after* landing everything else and a retry picks these up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from airflow_provider_qode.exceptions import (
+    QodeAssetError,
+    QodeNotFoundError,
+    QodeResponseError,
+)
+from airflow_provider_qode.hooks.qode import FetchResult, QodeAsyncClient, QodeHook
+from airflow_provider_qode.lake.layout import asset_file_name
+from airflow_provider_qode.lake.writer import LakeWriter, WrittenObject
+from airflow_provider_qode.models import Interview, interview_id_problem, parse_interview
+from airflow_provider_qode.quality.gate import FetchedInterview, InterviewVerdict, validate_batch
+from airflow_provider_qode.quality.report import html_report, json_report
+
+ASSET_RULE = "QR-ASSET"
+PARSE_RULE = "QR-PARSE"
+ID_RULE = "QR-LIFE-02"
+
+
+@dataclass
+class ChunkSummary:
+    """What one chunk did; :meth:`to_xcom` is small enough for an XCom (no payloads)."""
+
+    requested: int = 0
+    published: int = 0
+    quarantined: int = 0
+    missing: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    unchanged: int = 0
+    moved: int = 0
+    by_rule: Counter[str] = field(default_factory=Counter)
+    partitions: Counter[str] = field(default_factory=Counter)
+    manifest_key: str = ""
+    quality_keys: tuple[str, ...] = ()
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_xcom(self, bucket: str) -> dict[str, Any]:
+        return {
+            "requested": self.requested,
+            "published": self.published,
+            "quarantined": self.quarantined,
+            "missing": len(self.missing),
+            "failed": len(self.failed),
+            "unchanged": self.unchanged,
+            "moved": self.moved,
+            "by_rule": dict(sorted(self.by_rule.items())),
+            "partitions": dict(sorted(self.partitions.items())),
+            "manifest_uri": f"s3://{bucket}/{self.manifest_key}",
+            "quality_report_uris": [f"s3://{bucket}/{k}" for k in self.quality_keys],
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+
+async def _fetch_all(hook: QodeHook, ids: Sequence[str]) -> list[FetchResult]:
+    async with QodeAsyncClient(hook.config) as client:
+        return await client.fetch_many(ids)
+
+
+def fetch_chunk(hook: QodeHook, ids: Sequence[str]) -> list[FetchResult]:
+    """Fetch ``ids`` concurrently (bounded by the connection's ``max_concurrency``)."""
+    return asyncio.run(_fetch_all(hook, ids))
+
+
+def _land_assets(
+    hook: QodeHook, writer: LakeWriter, interview_id: str, interview: Interview
+) -> list[WrittenObject]:
+    """Stream each asset the payload names from the API to S3; QodeAssetError if one fails."""
+    base = writer.plan(interview_id, interview).base
+    written = []
+    for name, reference in interview.asset_paths.items():
+        try:
+            with hook.open_asset(reference) as stream:
+                written.append(
+                    writer.put_asset_stream(
+                        base,
+                        asset_file_name(name, reference),
+                        stream,
+                        content_type=stream.content_type,
+                    )
+                )
+        except httpx.HTTPError as exc:
+            raise QodeAssetError(
+                f"asset {name} ({reference!r}): {type(exc).__name__}: {exc}"
+            ) from exc
+    return written
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where one interview ended; ``partition`` is None for quarantine."""
+
+    rules: tuple[str, ...] = ()
+    partition: str | None = None
+    unchanged: bool = False
+    moved: bool = False
+
+
+class ChunkIngestor:
+    """Wires hook, gate and writer for one chunk; built once per batch, used once."""
+
+    def __init__(self, hook: QodeHook, writer: LakeWriter, *, s3_concurrency: int = 8) -> None:
+        self.hook = hook
+        self.writer = writer
+        self.s3_concurrency = s3_concurrency
+        self.summary = ChunkSummary()
+        self._fetched_at = datetime.now(UTC).isoformat()
+
+    def _quarantine(
+        self, interview_id: str, raw: bytes, rules: list[str], reasons: list[str]
+    ) -> Outcome:
+        self.writer.quarantine(interview_id, raw, rules, reasons, fetched_at=self._fetched_at)
+        return Outcome(rules=tuple(rules))
+
+    def _land(self, verdict: InterviewVerdict, raw: bytes, interview: Interview | None) -> Outcome:
+        """Runs in a pool thread: touches only the writer and hook, returns what happened."""
+        interview_id = verdict.requested_id or verdict.interview_id
+        if not verdict.published or interview is None:
+            return self._quarantine(
+                interview_id, raw, list(verdict.failed_rules), verdict.reason_texts()
+            )
+        try:
+            assets = _land_assets(self.hook, self.writer, interview_id, interview)
+        except QodeAssetError as exc:
+            return self._quarantine(interview_id, raw, [ASSET_RULE], [f"{ASSET_RULE}: {exc}"])
+        result = self.writer.publish(interview_id, raw, interview, assets)
+        return Outcome(
+            rules=verdict.warnings,
+            partition=f"dt={result.dt}/role={result.role}",
+            unchanged=result.unchanged,
+            moved=bool(result.removed),
+        )
+
+    def _count(self, outcome: Outcome) -> None:
+        summary = self.summary
+        summary.by_rule.update(outcome.rules)
+        if outcome.partition is None:
+            summary.quarantined += 1
+            return
+        summary.published += 1
+        summary.partitions[outcome.partition] += 1
+        summary.unchanged += int(outcome.unchanged)
+        summary.moved += int(outcome.moved)
+
+    def run(self, interview_ids: Sequence[str]) -> ChunkSummary:
+        started = time.perf_counter()
+        ids = list(dict.fromkeys(interview_ids))
+        self.summary.requested = len(ids)
+        usable = []
+        for interview_id in ids:
+            problem = interview_id_problem(interview_id)
+            if problem:
+                reason = f"{ID_RULE}: refused before any request: {problem}"
+                self._count(self._quarantine(interview_id, b"", [ID_RULE], [reason]))
+            else:
+                usable.append(interview_id)
+
+        results = fetch_chunk(self.hook, usable)
+        self.summary.seconds["fetch"] = time.perf_counter() - started
+
+        batch: list[FetchedInterview] = []
+        for result in results:
+            if isinstance(result.error, QodeNotFoundError):
+                self.summary.missing.append(result.interview_id)
+            elif isinstance(result.error, QodeResponseError):
+                # Over the size cap: the gate never sees it; keep the bytes we have.
+                reason = f"{PARSE_RULE}: {result.error}"
+                raw = result.raw or b""
+                self._count(self._quarantine(result.interview_id, raw, [PARSE_RULE], [reason]))
+            elif result.error is not None:
+                self.summary.failed[result.interview_id] = str(result.error)
+            else:
+                raw = result.raw or b""
+                try:
+                    model: Interview | None = parse_interview(raw, result.interview_id)
+                except QodeResponseError:
+                    model = None  # the gate records QR-PARSE with the parse error
+                batch.append(FetchedInterview(result.interview_id, raw, interview=model))
+
+        gate_started = time.perf_counter()
+        verdicts = validate_batch(batch)
+        self.summary.seconds["validate"] = time.perf_counter() - gate_started
+
+        land_started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=self.s3_concurrency) as pool:
+            futures = [
+                pool.submit(self._land, verdict, item.raw, item.interview)
+                for verdict, item in zip(verdicts.interviews, batch, strict=True)
+            ]
+            for future in futures:
+                self._count(future.result())
+        self.summary.quality_keys = self.writer.write_quality_report(
+            json_report(verdicts), html_report(verdicts)
+        )
+        self.summary.manifest_key = self.writer.write_manifest(
+            extra={
+                "missing": self.summary.missing,
+                "failed": self.summary.failed,
+                "counts": {
+                    "requested": self.summary.requested,
+                    "published": self.summary.published,
+                    "quarantined": self.summary.quarantined,
+                },
+            }
+        )
+        self.summary.seconds["land"] = time.perf_counter() - land_started
+        self.summary.seconds["total"] = time.perf_counter() - started
+        return self.summary
+
+
+def ingest_chunk(
+    hook: QodeHook, writer: LakeWriter, interview_ids: Sequence[str], *, s3_concurrency: int = 8
+) -> ChunkSummary:
+    """Fetch, check and land one chunk; see the module docstring for where each id ends."""
+    return ChunkIngestor(hook, writer, s3_concurrency=s3_concurrency).run(interview_ids)
+
+
+__all__ = ["ChunkSummary", "fetch_chunk", "ingest_chunk"]

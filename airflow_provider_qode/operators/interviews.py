@@ -1,0 +1,171 @@
+"""Operator that lands a chunk of Qode interviews in the S3 lake, checked by the quality gate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import Asset, BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_qode.exceptions import QodeConfigError, QodeError
+from airflow_provider_qode.hooks.qode import QodeHook
+from airflow_provider_qode.ingest import ingest_chunk
+from airflow_provider_qode.lake.layout import DEFAULT_ROLE_FIELDS, normalize_prefix
+from airflow_provider_qode.lake.writer import LakeWriter
+
+
+class QodeIncompleteChunkError(QodeError):
+    """Some ids could not be fetched after every retry; everything else was landed."""
+
+
+def lake_asset(bucket: str, prefix: str) -> Asset:
+    """The Airflow Asset for a lake's published interviews, to schedule downstream DAGs on."""
+    uri = f"s3://{bucket}/{normalize_prefix(prefix)}interviews/"
+    return Asset(uri=uri, name=f"qode_interviews_{bucket}_{normalize_prefix(prefix)}".rstrip("/"))
+
+
+class QodeInterviewsToS3Operator(BaseOperator):
+    """Fetch interviews from Qode, check them with the quality gate, land them in S3.
+
+    Published interviews go to ``interviews/dt=<date>/role=<role>/<id>/`` (raw JSON + assets),
+    the rest to ``quarantine/`` with their raw bytes and reasons. Returns a small summary (counts,
+    partitions, manifest URI) as the XCom, never payloads.
+
+    The task fails only when it could not get past an infrastructure problem (the API unreachable
+    for some ids after every retry; S3 errors), and only after landing everything it could, so a
+    retry completes the chunk. Quarantine alone fails it only with ``fail_on_quarantine=True``.
+
+    :param interview_ids: ids to land (templated; one mapped task per chunk in the example DAG).
+    :param s3_bucket: lake bucket (templated).
+    :param s3_prefix: lake prefix inside the bucket (templated).
+    :param max_concurrency: API requests in flight; default from the connection's extra.
+    :param s3_concurrency: parallel S3 writers (keep at most the boto3 pool size, 10 by default).
+    :param role_fields: payload keys tried in order for the role partition.
+    """
+
+    template_fields: Sequence[str] = (
+        "interview_ids",
+        "s3_bucket",
+        "s3_prefix",
+        "qode_conn_id",
+        "aws_conn_id",
+    )
+    ui_color = "#d5f5e3"
+
+    def __init__(
+        self,
+        *,
+        interview_ids: list[str] | str,
+        s3_bucket: str,
+        s3_prefix: str = "",
+        qode_conn_id: str = QodeHook.default_conn_name,
+        aws_conn_id: str | None = "aws_default",
+        max_concurrency: int | None = None,
+        s3_concurrency: int = 8,
+        fail_on_quarantine: bool = False,
+        role_fields: Sequence[str] = DEFAULT_ROLE_FIELDS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.interview_ids = interview_ids
+        self.s3_bucket = s3_bucket
+        self.s3_prefix = s3_prefix
+        self.qode_conn_id = qode_conn_id
+        self.aws_conn_id = aws_conn_id
+        self.max_concurrency = max_concurrency
+        self.s3_concurrency = s3_concurrency
+        self.fail_on_quarantine = fail_on_quarantine
+        self.role_fields = tuple(role_fields)
+
+    def _ids(self) -> list[str]:
+        ids = self.interview_ids
+        if isinstance(ids, str):
+            ids = [ids]
+        if not isinstance(ids, list | tuple) or not all(isinstance(i, str) for i in ids):
+            raise QodeConfigError(f"interview_ids must be a list of strings, got {ids!r:.200}")
+        return list(ids)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        ids = self._ids()
+        if not self.s3_bucket:
+            raise QodeConfigError("s3_bucket is required")
+        if self.s3_concurrency < 1:
+            raise QodeConfigError("s3_concurrency must be at least 1")
+        ti = context.get("ti")
+        dag_run = context.get("dag_run")
+        logical = context.get("logical_date") or context.get("data_interval_start")
+        run_date = (logical or datetime.now(UTC)).date()
+        chunk = getattr(ti, "map_index", -1)
+        hook = QodeHook(self.qode_conn_id, max_concurrency=self.max_concurrency)
+        writer = LakeWriter.from_conn_id(
+            self.aws_conn_id,
+            self.s3_bucket,
+            self.s3_prefix,
+            dag_id=getattr(dag_run, "dag_id", None) or self.dag_id,
+            run_id=getattr(dag_run, "run_id", None) or "manual",
+            chunk=f"chunk-{chunk if chunk is not None and chunk >= 0 else 0}",
+            run_date=run_date,
+            role_fields=self.role_fields,
+        )
+        self.log.info(
+            "Landing %d interviews in s3://%s/%s", len(ids), self.s3_bucket, self.s3_prefix
+        )
+        with hook:
+            summary = ingest_chunk(hook, writer, ids, s3_concurrency=self.s3_concurrency)
+        result = summary.to_xcom(self.s3_bucket)
+        self.log.info("Chunk summary:\n%s", summary_table([result]))
+        if summary.failed:
+            sample = "; ".join(f"{k}: {v}" for k, v in list(summary.failed.items())[:5])
+            raise QodeIncompleteChunkError(
+                f"{len(summary.failed)} of {len(ids)} interviews could not be fetched after every "
+                f"retry (all others were landed; a retry completes the chunk): {sample}"
+            )
+        if self.fail_on_quarantine and summary.quarantined:
+            raise AirflowFailException(
+                f"{summary.quarantined} interviews quarantined (fail_on_quarantine=True); "
+                f"see {result['manifest_uri']}"
+            )
+        return result
+
+
+def total_summary(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Add up chunk summaries: the day's totals for XCom."""
+    totals: dict[str, Any] = {
+        "chunks": len(summaries),
+        "partitions": {},
+        "by_rule": {},
+        "manifest_uris": [],
+    }
+    for s in summaries:
+        for key in ("requested", "published", "quarantined", "missing", "failed", "unchanged"):
+            totals[key] = totals.get(key, 0) + int(s.get(key, 0))
+        for group in ("partitions", "by_rule"):
+            for name, count in s.get(group, {}).items():
+                totals[group][name] = totals[group].get(name, 0) + count
+        totals["manifest_uris"].append(s.get("manifest_uri"))
+    return totals
+
+
+def summary_table(summaries: Sequence[dict[str, Any]]) -> str:
+    """A plain-text table of landed interviews per partition, then the outcome counts."""
+    totals = total_summary(summaries)
+    rows = sorted(totals["partitions"].items())
+    width = max([len("partition"), *(len(p) for p, _ in rows)])
+    lines = [f"{'partition':<{width}}  interviews", f"{'-' * width}  ----------"]
+    lines += [f"{p:<{width}}  {n:>10}" for p, n in rows]
+    lines.append(
+        "published={published} quarantined={quarantined} missing={missing} failed={failed} "
+        "unchanged={unchanged} (of {requested} requested)".format(
+            **{
+                k: totals.get(k, 0)
+                for k in ("published", "quarantined", "missing", "failed", "unchanged", "requested")
+            }
+        )
+    )
+    if totals["by_rule"]:
+        lines.append(
+            "rules: " + ", ".join(f"{r}={n}" for r, n in sorted(totals["by_rule"].items()))
+        )
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""Daily ingestion of finished Qode interviews into the S3 lake, checked by the quality gate.
+
+Ids come from ``dag_run.conf["interview_ids"]`` when given (manual runs, backfills), otherwise
+from the day's interview-event files under ``events_prefix``. They are split into chunks, one
+mapped landing task per chunk, so any executor spreads the day over its workers. Connections:
+``qode_default`` and ``aws_default``. Defaults for the params come from ``QODE_LAKE_*``
+environment variables so one file serves every environment.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+
+from airflow_provider_qode.operators.events import QodeTerminalInterviewIdsOperator
+from airflow_provider_qode.operators.interviews import QodeInterviewsToS3Operator, lake_asset
+
+BUCKET = os.environ.get("QODE_LAKE_BUCKET", "qode-lake")
+PREFIX = os.environ.get("QODE_LAKE_PREFIX", "qode")
+EVENTS_PREFIX = os.environ.get("QODE_LAKE_EVENTS_PREFIX", "events/")
+
+with DAG(
+    dag_id="qode_interview_ingestion",
+    description="Fetch finished Qode interviews, check them, land them in S3 by date and role",
+    # A data interval of the previous UTC day: the events window the ids come from.
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=datetime(2025, 11, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    render_template_as_native_obj=True,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    params={
+        "s3_bucket": Param(BUCKET, type="string", description="Lake bucket"),
+        "s3_prefix": Param(PREFIX, type="string", description="Lake prefix in the bucket"),
+        "events_prefix": Param(EVENTS_PREFIX, type="string", description="Event files prefix"),
+        "chunk_size": Param(500, type="integer", minimum=1, description="Ids per landing task"),
+    },
+    tags=["qode", "ingestion"],
+    doc_md=__doc__,
+) as dag:
+    chunks = QodeTerminalInterviewIdsOperator(
+        task_id="finished_interview_ids",
+        s3_bucket="{{ params.s3_bucket }}",
+        events_prefix="{{ params.events_prefix }}",
+        chunk_size="{{ params.chunk_size }}",
+    )
+
+    landed = QodeInterviewsToS3Operator.partial(
+        task_id="land_chunk",
+        s3_bucket="{{ params.s3_bucket }}",
+        s3_prefix="{{ params.s3_prefix }}",
+        outlets=[lake_asset(BUCKET, PREFIX)],
+    ).expand(interview_ids=chunks.output)
+
+    @task
+    def summarize(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+        """Log one table of what landed where; return the day's totals (small, for XCom)."""
+        from airflow_provider_qode.operators.interviews import summary_table, total_summary
+
+        summaries = list(summaries)
+        print(summary_table(summaries))
+        return total_summary(summaries)
+
+    summarize(landed.output)
