@@ -24,9 +24,9 @@ class QodeInvalidIdError(QodeError, ValueError):
 class QodeAPIError(QodeError):
     """The API answered with an error status."""
 
-    def __init__(self, message: str, *, status_code: int | None = None, body: bytes = b"") -> None:
+    def __init__(self, message: str, *, http_status: int | None = None, body: bytes = b"") -> None:
         super().__init__(message)
-        self.status_code = status_code
+        self.http_status = http_status
         self.body = body
 
 

@@ -64,4 +64,4 @@ with DAG(
         print(summary_table(summaries))
         return total_summary(summaries)
 
-    summarize(landed.output)
+    summarize(landed.output)  # type: ignore[arg-type]

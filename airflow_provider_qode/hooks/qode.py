@@ -25,6 +25,7 @@ from airflow_provider_qode import __version__
 from airflow_provider_qode.exceptions import (
     QodeAPIError,
     QodeAssetError,
+    QodeAuthError,
     QodeError,
     QodeResponseError,
 )
@@ -327,7 +328,7 @@ class QodeHook(BaseHook):
         try:
             self.get_interview_raw(probe)
         except QodeAPIError as exc:
-            if exc.status_code == 404:
+            if exc.http_status == 404:
                 return True, "Connection successfully tested (API reached, token accepted)"
             return False, str(exc)
         except QodeError as exc:
@@ -420,7 +421,7 @@ class QodeAsyncClient:
             exc.interview_id = interview_id
             return FetchResult(interview_id, raw=exc.raw, error=exc)
         except QodeError as exc:
-            if isinstance(exc, QodeAPIError) and exc.status_code in (401, 403):
+            if isinstance(exc, QodeAuthError):
                 raise
             return FetchResult(interview_id, error=exc, seconds=time.perf_counter() - started)
         return FetchResult(interview_id, raw=raw, seconds=time.perf_counter() - started)

@@ -85,23 +85,23 @@ class RetryState:
             return None
         detail = f"{self.what}: HTTP {status}: {error_detail(body)}"
         if status in (401, 403):
-            raise QodeAuthError(detail + " (check the connection's token)", status_code=status)
+            raise QodeAuthError(detail + " (check the connection's token)", http_status=status)
         if status == 404:
-            raise QodeNotFoundError(detail, status_code=status, body=body)
+            raise QodeNotFoundError(detail, http_status=status, body=body)
         if status == 429:
             if self._spent():
                 raise QodeRateLimitError(
-                    f"{detail} (after {self.attempt} attempts)", status_code=status, body=body
+                    f"{detail} (after {self.attempt} attempts)", http_status=status, body=body
                 )
             wait = parse_retry_after(response.headers.get("Retry-After"))
             return min(self.retry_after_max, wait) if wait is not None else self._backoff()
         if status >= 500:
             if self._spent():
                 raise QodeServerError(
-                    f"{detail} (after {self.attempt} attempts)", status_code=status, body=body
+                    f"{detail} (after {self.attempt} attempts)", http_status=status, body=body
                 )
             return self._backoff()
-        raise QodeAPIError(detail, status_code=status, body=body)
+        raise QodeAPIError(detail, http_status=status, body=body)
 
     def after_error(self, exc: httpx.TransportError) -> float:
         """Seconds to wait after a timeout or connection failure; raises once retries are spent."""

@@ -107,7 +107,7 @@ def test_success_is_final():
 def test_401_raises_auth_at_once_with_api_words():
     with pytest.raises(QodeAuthError, match="bad token") as info:
         _state().after_response(_response(401), b'{"status": 401, "errors": "bad token"}')
-    assert info.value.status_code == 401
+    assert info.value.http_status == 401
 
 
 def test_404_is_not_found():
@@ -134,7 +134,7 @@ def test_5xx_backs_off_exponentially_with_jitter_then_gives_up():
 def test_other_4xx_is_final():
     with pytest.raises(QodeAPIError) as info:
         _state().after_response(_response(422), b'{"errors": ["email is required"]}')
-    assert info.value.status_code == 422 and "email is required" in str(info.value)
+    assert info.value.http_status == 422 and "email is required" in str(info.value)
 
 
 def test_transport_errors_retry_then_raise_connection_error():
