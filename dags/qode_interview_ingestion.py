@@ -55,12 +55,14 @@ with DAG(
         outlets=[lake_asset(BUCKET, PREFIX)],
     ).expand(interview_ids=chunks.output)
 
-    @task
+    # none_failed: an empty day (no chunks, the mapped task skipped) still gets its summary,
+    # while a failed chunk still fails the run.
+    @task(trigger_rule="none_failed")
     def summarize(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         """Log one table of what landed where; return the day's totals (small, for XCom)."""
         from airflow_provider_qode.operators.interviews import summary_table, total_summary
 
-        summaries = list(summaries)
+        summaries = [s for s in summaries or [] if s]
         print(summary_table(summaries))
         return total_summary(summaries)
 

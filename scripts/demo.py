@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".local" / "demo"
 BUCKET = "qode-lake"
 PREFIX = "qode"
-DAY = "2025-11-20"
+DAY = "2025-11-20"  # the day whose interviews land
+# A run's data interval is the day before its logical date (CronDataIntervalTimetable).
+RUN_DATE = "2025-11-21"
 TOKEN = "demo-token"
 
 
@@ -112,7 +114,7 @@ def _show_lake(s3, keys: list[str]) -> None:  # noqa: ANN001
             published["/".join(parts[2:4])] += 1
         elif parts[1] == "quarantine" and key.endswith("reasons.json"):
             quarantine.append(json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
-        elif parts[1] != "interviews":
+        elif parts[1] not in ("interviews", "quarantine"):
             other[parts[1]] += 1
     print(f"\ns3://{BUCKET}/{PREFIX}/  ({len(keys)} objects)")
     print("  interviews/")
@@ -135,9 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
+    import logging
+
     import boto3
     import httpx
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
 
     started = time.perf_counter()
     shutil.rmtree(WORK, ignore_errors=True)
@@ -168,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         env = _airflow_env(base_url, s3_endpoint)
         airflow = str(Path(sys.executable).parent / "airflow")
         subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
-        print(f"Running: airflow dags test qode_interview_ingestion {DAY}")
+        print(f"Running: airflow dags test qode_interview_ingestion {RUN_DATE}")
         run = subprocess.run(
-            [airflow, "dags", "test", "qode_interview_ingestion", DAY],
+            [airflow, "dags", "test", "qode_interview_ingestion", RUN_DATE],
             env=env,
             capture_output=True,
             text=True,
