@@ -9,7 +9,11 @@ import os
 import tempfile
 from pathlib import Path
 
-_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="qode-airflow-home-"))
+_REPO = Path(__file__).resolve().parents[1]
+# conftest may be imported under two module names; keep one Airflow home per session.
+_AIRFLOW_HOME = Path(
+    os.environ.get("QODE_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="qode-airflow-home-")
+)
 
 os.environ.update(
     {
@@ -18,7 +22,9 @@ os.environ.update(
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
+        "QODE_TEST_AIRFLOW_HOME": str(_AIRFLOW_HOME),
         "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_REPO / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
         "GX_ANALYTICS_ENABLED": "False",
@@ -28,9 +34,9 @@ os.environ.update(
 for _proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
     os.environ.pop(_proxy, None)
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "qode-api" / "examples"
 
 pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.s3",
+    "tests.fixtures.airflow_db",
 ]
