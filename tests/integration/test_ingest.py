@@ -1,0 +1,220 @@
+"""One chunk end to end (the code the landing task runs) on bad days: real stand-in, real S3.
+
+Each test serves its own interviews from a replay directory, so it controls the exact bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_qode.hooks.qode import QodeHook
+from airflow_provider_qode.ingest import ingest_chunk
+from airflow_provider_qode.lake.layout import LakeLayout
+from airflow_provider_qode.lake.writer import LakeWriter
+from airflow_provider_qode.operators.interviews import (
+    QodeIncompleteChunkError,
+    QodeInterviewsToS3Operator,
+)
+from airflow_provider_qode.sandbox.generator import SandboxDataset
+
+PREFIX = "lake"
+DATASET = SandboxDataset(seed=11, count=12, broken_share=0.0, alias_share=0.0)
+
+
+@pytest.fixture
+def replay(tmp_path: Path, sandbox_factory, monkeypatch: pytest.MonkeyPatch):
+    """A stand-in serving ``tmp_path`` (edit files between runs) and a qode_default to it."""
+    DATASET.dump(tmp_path)
+    server = sandbox_factory(tmp_path)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_QODE_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "qode",
+                "host": server.base_url,
+                "password": "test-token",
+                "extra": {"max_retries": 1, "backoff_base": 0.01, "timeout": 5},
+            }
+        ),
+    )
+    return tmp_path, server
+
+
+def _doc(folder: Path, interview_id: str) -> dict:
+    return json.loads((folder / f"{interview_id}.json").read_bytes())
+
+
+def _write(folder: Path, interview_id: str, doc: dict) -> bytes:
+    raw = json.dumps(doc, indent=1).encode()
+    (folder / f"{interview_id}.json").write_bytes(raw)
+    return raw
+
+
+def _ingest(s3_client, bucket: str, ids: list[str], run_id: str = "run-1"):
+    writer = LakeWriter(
+        s3_client,
+        bucket,
+        PREFIX,
+        dag_id="test",
+        run_id=run_id,
+        chunk="chunk-0",
+        run_date="2025-11-30",
+    )
+    with QodeHook("qode_default") as hook:
+        return ingest_chunk(hook, writer, ids)
+
+
+def _keys(s3_client, bucket: str) -> list[str]:
+    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
+
+
+def _index(s3_client, bucket: str, interview_id: str) -> dict:
+    key = LakeLayout(PREFIX).index_key(interview_id)
+    return json.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def _reasons(s3_client, bucket: str, interview_id: str) -> dict:
+    qkey = _index(s3_client, bucket, interview_id)["quarantine"]["key"]
+    key = qkey.replace("interview.json", "reasons.json")
+    return json.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def test_moved_interview_ends_up_at_exactly_one_key(replay, s3_client, s3_bucket):
+    folder, _ = replay
+    interview_id = DATASET.ids[0]
+    first = _ingest(s3_client, s3_bucket, [interview_id])
+    assert first.published == 1
+    old = _index(s3_client, s3_bucket, interview_id)["key"]
+
+    doc = _doc(folder, interview_id)
+    doc["mapped_role_title"] = "Staff Platform Engineer"
+    raw = _write(folder, interview_id, doc)
+    second = _ingest(s3_client, s3_bucket, [interview_id], run_id="run-2")
+    assert second.published == 1 and second.moved == 1
+
+    index = _index(s3_client, s3_bucket, interview_id)
+    assert index["key"] != old and "role=staff-platform-engineer/" in index["key"]
+    jsons = [k for k in _keys(s3_client, s3_bucket) if k.endswith("/interview.json")]
+    assert jsons == [index["key"]]
+    body = s3_client.get_object(Bucket=s3_bucket, Key=index["key"])["Body"].read()
+    assert body == raw
+    assets = [k for k in _keys(s3_client, s3_bucket) if "/assets/" in k]
+    assert len(assets) == 1 and assets[0].startswith(index["key"].rsplit("/", 1)[0])
+
+
+def test_asset_that_cannot_be_fetched_quarantines_with_qr_asset(replay, s3_client, s3_bucket):
+    folder, _ = replay
+    missing, offsite = DATASET.ids[1], DATASET.ids[2]
+    (folder / "assets" / "identity" / f"{missing}.png").unlink()
+    doc = _doc(folder, offsite)
+    doc["identity_screenshot_path"] = "https://attacker.example.com/steal.png"
+    raw = _write(folder, offsite, doc)
+
+    summary = _ingest(s3_client, s3_bucket, [missing, offsite])
+    assert summary.quarantined == 2 and summary.published == 0
+    assert summary.by_rule["QR-ASSET"] == 2
+    assert "HTTP 404" in _reasons(s3_client, s3_bucket, missing)["reasons"][0]
+    assert "not in the allowed asset hosts" in _reasons(s3_client, s3_bucket, offsite)["reasons"][0]
+    qkey = _index(s3_client, s3_bucket, offsite)["quarantine"]["key"]
+    assert s3_client.get_object(Bucket=s3_bucket, Key=qkey)["Body"].read() == raw
+    assert not [k for k in _keys(s3_client, s3_bucket) if "/interviews/" in k]
+
+
+def test_bad_bodies_are_quarantined_with_their_bytes_and_the_rest_lands(
+    replay, s3_client, s3_bucket
+):
+    folder, _ = replay
+    html, truncated, array = DATASET.ids[3], DATASET.ids[4], DATASET.ids[5]
+    bodies = {
+        html: b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+        truncated: (folder / f"{truncated}.json").read_bytes()[:300],
+        array: b"[1, 2, 3]",
+    }
+    for interview_id, body in bodies.items():
+        (folder / f"{interview_id}.json").write_bytes(body)
+    good = DATASET.ids[6]
+    summary = _ingest(s3_client, s3_bucket, [html, truncated, array, good, "unknown_id"])
+    assert (summary.published, summary.quarantined) == (1, 3)
+    assert summary.missing == ["unknown_id"]
+    for interview_id, body in bodies.items():
+        reasons = _reasons(s3_client, s3_bucket, interview_id)
+        assert reasons["failed_rules"] == ["QR-PARSE"]
+        qkey = _index(s3_client, s3_bucket, interview_id)["quarantine"]["key"]
+        assert s3_client.get_object(Bucket=s3_bucket, Key=qkey)["Body"].read() == body
+    assert "HTML page" in _reasons(s3_client, s3_bucket, html)["reasons"][0]
+
+
+def test_interview_that_passes_later_leaves_quarantine(replay, s3_client, s3_bucket):
+    folder, _ = replay
+    interview_id = DATASET.ids[7]
+    good = (folder / f"{interview_id}.json").read_bytes()
+    doc = json.loads(good)
+    doc["aggregated_score"] = 140
+    _write(folder, interview_id, doc)
+    assert _ingest(s3_client, s3_bucket, [interview_id]).quarantined == 1
+    assert any("/quarantine/" in k for k in _keys(s3_client, s3_bucket))
+
+    (folder / f"{interview_id}.json").write_bytes(good)
+    assert _ingest(s3_client, s3_bucket, [interview_id], run_id="run-2").published == 1
+    keys = _keys(s3_client, s3_bucket)
+    assert not any("/quarantine/" in k for k in keys)
+    assert _index(s3_client, s3_bucket, interview_id)["state"] == "published"
+
+
+def test_run_killed_after_some_chunks_is_completed_by_the_rerun(replay, s3_client, s3_bucket):
+    ids = DATASET.ids[:9]
+    _ingest(s3_client, s3_bucket, ids[:3])  # the first chunk landed, then the worker died
+    for start in range(0, 9, 3):  # the rerun does every chunk again
+        _ingest(s3_client, s3_bucket, ids[start : start + 3], run_id="run-2")
+    keys = _keys(s3_client, s3_bucket)
+    jsons = [k for k in keys if k.endswith("/interview.json")]
+    assert len(jsons) == 9 and len(set(jsons)) == 9
+    assert sorted(k.rsplit("/", 2)[1] for k in jsons) == sorted(ids)
+
+
+def test_unreachable_ids_fail_the_task_after_everything_else_landed(
+    replay, s3_client, s3_bucket, aws_conn_env, airflow_db
+):
+    _, server = replay
+    down, fine = DATASET.ids[8], DATASET.ids[9]
+    server.script(down, [503, 503, 503])  # more than max_retries=1 allows
+    operator = QodeInterviewsToS3Operator(
+        task_id="land", interview_ids=[down, fine], s3_bucket=s3_bucket, s3_prefix=PREFIX
+    )
+    with pytest.raises(QodeIncompleteChunkError, match="1 of 2 interviews could not be fetched"):
+        operator.execute(context={})
+    assert _index(s3_client, s3_bucket, fine)["state"] == "published"
+    # A retry of the task completes the chunk.
+    server.reset()
+    result = operator.execute(context={})
+    assert result["published"] == 2 and result["failed"] == 0 and result["unchanged"] == 1
+    assert result["manifest_uri"].startswith(f"s3://{s3_bucket}/{PREFIX}/_manifests/")
+    assert len(json.dumps(result)) < 4096
+
+
+def test_fail_on_quarantine_fails_only_when_asked(replay, s3_client, s3_bucket, aws_conn_env):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    folder, _ = replay
+    interview_id = DATASET.ids[10]
+    doc = _doc(folder, interview_id)
+    doc["status"] = "SOMETHING_ELSE"
+    _write(folder, interview_id, doc)
+    kwargs = dict(interview_ids=[interview_id], s3_bucket=s3_bucket, s3_prefix=PREFIX)
+    assert QodeInterviewsToS3Operator(task_id="a", **kwargs).execute({})["quarantined"] == 1
+    strict = QodeInterviewsToS3Operator(task_id="b", fail_on_quarantine=True, **kwargs)
+    with pytest.raises(AirflowFailException, match="1 interviews quarantined"):
+        strict.execute({})
+
+
+def test_operator_refuses_bad_arguments_at_execute(aws_conn_env):
+    from airflow_provider_qode.exceptions import QodeConfigError
+
+    with pytest.raises(QodeConfigError, match="list of strings"):
+        QodeInterviewsToS3Operator(task_id="x", interview_ids=[1, 2], s3_bucket="b").execute({})
+    with pytest.raises(QodeConfigError, match="s3_bucket"):
+        QodeInterviewsToS3Operator(task_id="y", interview_ids=["a_b"], s3_bucket="").execute({})
