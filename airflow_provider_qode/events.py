@@ -10,19 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import ValidationError
 
-from airflow_provider_qode.models import InterviewEvent, interview_id_problem
-
-
-def parse_timestamp(value: str) -> datetime:
-    """An ISO 8601 date-time with a zone, as UTC; naive or malformed values raise ValueError."""
-    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError(f"timestamp {value!r} has no time zone")
-    return parsed.astimezone(UTC)
+from airflow_provider_qode.models import InterviewEvent, interview_id_problem, parse_timestamp
 
 
 @dataclass

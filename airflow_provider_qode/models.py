@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -418,6 +419,34 @@ class InterviewEvent(BaseModel):
 
 
 # --- parsing and ids -------------------------------------------------------------------------
+
+#: ISO 8601 date-time with a mandatory time zone, extended or basic format. One definition for
+#: the gate (QR-LIFE-03), the lake's date partition and the event window, so that whatever the
+#: gate lets through the lake can always partition.
+ISO_DATETIME_REGEX = (
+    r"^(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)"
+    r"|\d{8}T\d{4}(?:\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?:\d{2})?))\Z"
+)
+ISO_DATETIME = re.compile(ISO_DATETIME_REGEX)
+
+
+def parse_timestamp(value: object) -> datetime:
+    """The UTC instant of an ISO 8601 date-time with a zone; ``ValueError`` for anything else.
+
+    A timestamp without a zone is refused rather than guessed: a guess would move interviews
+    between date partitions depending on the machine's local zone.
+    """
+    if not isinstance(value, str) or not ISO_DATETIME.match(value.strip()):
+        raise ValueError(f"{value!r} is not an ISO 8601 date-time with a time zone")
+    text = value.strip().replace(",", ".")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a real date and time") from None
+    return parsed.astimezone(UTC)
+
 
 _BAD_ID = re.compile(r"[/\\\s]|\.\.")
 MAX_ID_LENGTH = 256

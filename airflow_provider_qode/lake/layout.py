@@ -47,7 +47,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from airflow_provider_qode.models import check_interview_id
+from airflow_provider_qode.models import check_interview_id, parse_timestamp
 
 __all__ = [
     "DEFAULT_ROLE_FIELDS",
@@ -102,18 +102,11 @@ def interview_date(timestamp: object) -> str:
         raise InvalidTimestampError(
             f"interview timestamp is missing or not a string: {timestamp!r}"
         )
-    text = timestamp.strip()
-    if text[-1:] in ("z", "Z"):
-        text = text[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidTimestampError(
-            f"interview timestamp {timestamp!r} is not ISO 8601 date and time"
-        ) from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise InvalidTimestampError(f"interview timestamp {timestamp!r} has no time zone")
-    return parsed.astimezone(UTC).date().isoformat()
+        parsed = parse_timestamp(timestamp)
+    except ValueError as exc:
+        raise InvalidTimestampError(f"interview timestamp: {exc}") from None
+    return parsed.date().isoformat()
 
 
 def run_date_text(run_date: date | datetime | str) -> str:

@@ -9,8 +9,9 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk import BaseOperator, Context
 
-from airflow_provider_qode.events import chunked, parse_timestamp, terminal_interview_ids
+from airflow_provider_qode.events import chunked, terminal_interview_ids
 from airflow_provider_qode.exceptions import QodeConfigError
+from airflow_provider_qode.models import parse_timestamp
 
 
 class QodeTerminalInterviewIdsOperator(BaseOperator):

@@ -18,17 +18,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
 from airflow_provider_qode.models import (
     BUSINESS_ANALYST_TYPES,
+    ISO_DATETIME,
     AssessmentVersion,
     Interview,
     InterviewType,
     interview_id_problem,
+    parse_timestamp,
 )
 
 INTERVIEWS = "interviews"
@@ -54,12 +55,6 @@ TABLES: tuple[str, ...] = (
     UNCOVERED,
 )
 
-#: ISO 8601 date-time with a mandatory time zone, extended or basic format (QR-LIFE-03).
-ISO_DATETIME_REGEX = (
-    r"^(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)"
-    r"|\d{8}T\d{4}(?:\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?:\d{2})?))\Z"
-)
-_ISO_DATETIME = re.compile(ISO_DATETIME_REGEX)
 
 #: ``HH:MM:SS.mmm`` offset into the recording (QR-LIFE-04); hours may exceed two digits.
 _CLOCK = re.compile(r"^(\d+):([0-5]?\d):([0-5]?\d(?:[.,]\d+)?)\Z")
@@ -104,13 +99,11 @@ def _seconds(value: str | float | None) -> tuple[float | None, bool | None]:
 
 def timestamp_is_valid(value: str) -> bool:
     """True when ``value`` is an ISO 8601 date-time with a zone that names a real instant."""
-    if not _ISO_DATETIME.match(value):
-        return False
     try:
-        parsed = datetime.fromisoformat(value.replace(",", "."))
+        parse_timestamp(value)
     except ValueError:
         return False
-    return parsed.tzinfo is not None
+    return True
 
 
 def _whole(value: float | None) -> bool | None:
@@ -309,7 +302,7 @@ class Flattener:
         row["assessment_version"] = iv.assessment_version
         row["result"] = iv.result
         row["timestamp"] = iv.timestamp
-        if iv.timestamp is not None and _ISO_DATETIME.match(iv.timestamp):
+        if iv.timestamp is not None and ISO_DATETIME.match(iv.timestamp):
             # The shape is checked by a regex expectation; this catches 2025-02-30 and the like.
             row["timestamp_calendar_ok"] = timestamp_is_valid(iv.timestamp)
 

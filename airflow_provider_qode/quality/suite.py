@@ -14,7 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_qode.models import AssessmentVersion, InterviewStatus, InterviewType
+from airflow_provider_qode.models import (
+    ISO_DATETIME_REGEX,
+    AssessmentVersion,
+    InterviewStatus,
+    InterviewType,
+)
 from airflow_provider_qode.quality import flatten as t
 from airflow_provider_qode.quality.rules import (
     BLACK_SCREEN_TOLERANCE,
@@ -340,7 +345,7 @@ def _build_checks() -> list[Check]:
             "QR-LIFE-03",
             iv,
             "ExpectColumnValuesToMatchRegex",
-            {"column": "timestamp", "regex": t.ISO_DATETIME_REGEX},
+            {"column": "timestamp", "regex": ISO_DATETIME_REGEX},
             lambda r: (
                 f"timestamp = {fmt(r['timestamp'])} is not an ISO 8601 date-time with a time zone"
             ),

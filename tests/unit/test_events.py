@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from airflow_provider_qode.events import chunked, parse_timestamp, terminal_interview_ids
+from airflow_provider_qode.events import chunked, terminal_interview_ids
+from airflow_provider_qode.models import parse_timestamp
 
 START = datetime(2025, 11, 11, tzinfo=UTC)
 END = datetime(2025, 11, 12, tzinfo=UTC)
