@@ -22,7 +22,7 @@ class QodeIncompleteChunkError(QodeError):
 
 def lake_asset(bucket: str, prefix: str) -> Asset:
     """The Airflow Asset for a lake's published interviews, to schedule downstream DAGs on."""
-    uri = f"s3://{bucket}/{normalize_prefix(prefix)}interviews/"
+    uri = f"s3://{bucket}/{normalize_prefix(prefix)}interviews"
     return Asset(uri=uri, name=f"qode_interviews_{bucket}_{normalize_prefix(prefix)}".rstrip("/"))
 
 
