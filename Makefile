@@ -29,7 +29,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 validate-examples: $(STAMP)
-	$(BIN)/qode-lake validate ../shared/qode-api/examples/
+	@# Exit 1 is expected: the examples include payloads that must be quarantined.
+	$(BIN)/qode-lake validate tests/data/examples/ || test $$? -eq 1
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache

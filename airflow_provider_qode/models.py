@@ -460,8 +460,8 @@ def interview_id_problem(interview_id: object) -> str | None:
         return "interview id is empty"
     if len(interview_id) > MAX_ID_LENGTH:
         return f"interview id is longer than {MAX_ID_LENGTH} characters"
-    if _BAD_ID.search(interview_id):
-        return f"interview id {interview_id!r} contains '/', '\\', '..' or white space"
+    if interview_id == "." or _BAD_ID.search(interview_id):
+        return f"interview id {interview_id!r} is '.' or contains '/', '\\', '..' or white space"
     if not interview_id.isprintable():
         return f"interview id {interview_id!r} contains control characters"
     return None

@@ -57,8 +57,11 @@ def resolve_asset_url(reference: str, asset_base_url: str, allowed_hosts: frozen
         raise QodeAssetError(f"asset reference {reference!r} contains a backslash")
     if "://" in reference or reference.startswith("//"):
         return check_asset_url(reference, allowed_hosts)
-    path = PurePosixPath(unquote(reference.split("?", 1)[0].split("#", 1)[0]))
+    raw_path, _, query = reference.split("#", 1)[0].partition("?")
+    path = PurePosixPath(unquote(raw_path))
     if path.is_absolute() or ".." in path.parts:
         raise QodeAssetError(f"asset path {reference!r} leaves the asset base URL")
     url = f"{asset_base_url.rstrip('/')}/{quote(str(path), safe='/')}"
+    if query:  # signed asset URLs carry their signature in the query
+        url += "?" + query
     return check_asset_url(url, allowed_hosts)

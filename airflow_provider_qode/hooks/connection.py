@@ -18,7 +18,8 @@ from airflow_provider_qode.exceptions import QodeConfigError
 DEFAULT_BASE_URL = "https://turing.gomu.ai/api/v1"
 DEFAULT_BASE_PATH = "/api/v1"
 
-#: Extra key -> (type, default, help). Defaults suit the real API; tests shorten the waits.
+#: Extra key -> (type, default, help): the one list of accepted extras (an unknown key is an
+#: error, so a typo never goes unnoticed). Defaults suit the real API; tests shorten the waits.
 EXTRA_FIELDS: dict[str, tuple[type, Any, str]] = {
     "timeout": (float, 30.0, "Seconds to wait for a response (connect, read, write)."),
     "max_retries": (int, 5, "Retries after a 429, a 5xx, a timeout or a dropped connection."),
@@ -30,6 +31,7 @@ EXTRA_FIELDS: dict[str, tuple[type, Any, str]] = {
     "allowed_asset_hosts": (list, None, "Hosts assets may come from (default: the asset base's)."),
     "max_asset_bytes": (int, 2 * 1024**3, "Largest asset accepted, in bytes."),
     "max_body_bytes": (int, 32 * 1024**2, "Largest interview body accepted, in bytes."),
+    "base_path": (str, None, "API path when the host field is a bare host name (/api/v1)."),
 }
 
 
@@ -87,18 +89,19 @@ class QodeConnectionConfig:
     ) -> QodeConnectionConfig:
         """Build from the fields of an Airflow connection (sync or async, same parsing)."""
         extra = dict(extra or {})
-        unknown = set(extra) - set(EXTRA_FIELDS) - {"base_path"}
+        unknown = set(extra) - set(EXTRA_FIELDS)
         if unknown:
             raise QodeConfigError(f"unknown extras in the qode connection: {sorted(unknown)}")
         values: dict[str, Any] = {}
         for key, (kind, _default, _help) in EXTRA_FIELDS.items():
-            if extra.get(key) in (None, ""):
+            if key == "base_path" or extra.get(key) in (None, ""):
                 continue
             raw = extra[key]
             try:
                 if kind is list:
                     items = raw.split(",") if isinstance(raw, str) else list(raw)
-                    values[key] = frozenset(str(h).strip() for h in items if str(h).strip())
+                    hosts = (str(h).strip().lower() for h in items)
+                    values[key] = frozenset(h for h in hosts if h)
                 else:
                     values[key] = kind(raw)
             except (TypeError, ValueError):

@@ -81,7 +81,7 @@ class RetryState:
         """None when ``response`` is the answer; else seconds to wait before the next try."""
         self.attempt += 1
         status = response.status_code
-        if status < 400:
+        if 200 <= status < 300:
             return None
         detail = f"{self.what}: HTTP {status}: {error_detail(body)}"
         if status in (401, 403):
@@ -101,6 +101,9 @@ class RetryState:
                     f"{detail} (after {self.attempt} attempts)", http_status=status, body=body
                 )
             return self._backoff()
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "no Location")
+            detail = f"{self.what}: unexpected HTTP {status} redirect to {location}"
         raise QodeAPIError(detail, http_status=status, body=body)
 
     def after_error(self, exc: httpx.TransportError) -> float:

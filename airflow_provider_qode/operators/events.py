@@ -100,4 +100,4 @@ class QodeTerminalInterviewIdsOperator(BaseOperator):
             start,
             end,
         )
-        return chunked(found.interview_ids, size)
+        return chunked(found.interview_ids + found.refused_ids, size)

@@ -139,7 +139,15 @@ def total_summary(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "manifest_uris": [],
     }
     for s in summaries:
-        for key in ("requested", "published", "quarantined", "missing", "failed", "unchanged"):
+        for key in (
+            "requested",
+            "published",
+            "quarantined",
+            "missing",
+            "failed",
+            "unchanged",
+            "moved",
+        ):
             totals[key] = totals.get(key, 0) + int(s.get(key, 0))
         for group in ("partitions", "by_rule"):
             for name, count in s.get(group, {}).items():

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_qode.exceptions import QodeInterviewFailedError
+from airflow_provider_qode.exceptions import QodeError, QodeInterviewFailedError
 from airflow_provider_qode.hooks.qode import QodeHook
 from airflow_provider_qode.models import check_interview_id
 from airflow_provider_qode.triggers.report import QodeInterviewReportTrigger, report_event
@@ -44,29 +45,40 @@ class QodeInterviewReportSensor(BaseSensorOperator):
         self.deferrable = deferrable
 
     def _outcome(self, event: dict[str, Any]) -> str:
-        if event["status"] == "success":
+        """The status on success; else the error Airflow should see.
+
+        A terminal status fails without retries (it cannot change); a timeout is a sensor
+        timeout; an API error is an ordinary failure, so the task's retries apply as in poke mode.
+        """
+        status = event["status"]
+        message = event.get("message") or str(event)
+        if status == "success":
             self.log.info("Interview %s: report generated", event["interview_id"])
             return str(event["interview_status"])
-        raise QodeInterviewFailedError(event.get("message") or str(event))
+        if status == "failed":
+            raise QodeInterviewFailedError(message)
+        if status == "timeout":
+            raise AirflowSensorTimeout(message)
+        raise QodeError(f"{event.get('error_type', 'error')}: {message}")
 
-    def poke(self, context: Context) -> bool:
+    def poke(self, context: Context) -> PokeReturnValue:
         interview_id = check_interview_id(self.interview_id)
         with QodeHook(self.qode_conn_id) as hook:
             interview = hook.get_interview(interview_id)
         event = report_event(interview_id, interview.status)
         if event is None:
             self.log.info("Interview %s is %s; waiting", interview_id, interview.status)
-            return False
-        self._outcome(event)
-        return True
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self._outcome(event))
 
     def execute(self, context: Context) -> Any:
         check_interview_id(self.interview_id)
         if not self.deferrable:
             super().execute(context)
             return None
-        if self.poke(context):
-            return None
+        first = self.poke(context)
+        if first.is_done:
+            return first.xcom_value
         self.defer(
             trigger=QodeInterviewReportTrigger(
                 interview_id=self.interview_id,

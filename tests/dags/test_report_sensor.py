@@ -53,8 +53,9 @@ def _collect(trigger: QodeInterviewReportTrigger) -> dict:
 def test_poke_waits_then_succeeds(created):
     server, interview_id = created
     sensor = QodeInterviewReportSensor(task_id="wait", interview_id=interview_id)
-    assert sensor.poke({}) is False  # SCHEDULED on the first read
-    assert sensor.poke({}) is True  # REPORT_GENERATED afterwards
+    assert sensor.poke({}).is_done is False  # SCHEDULED on the first read
+    done = sensor.poke({})  # REPORT_GENERATED afterwards
+    assert done.is_done is True and done.xcom_value == "REPORT_GENERATED"
     assert server.stats()["by_id"][interview_id] == 2
 
 
@@ -97,6 +98,21 @@ def test_trigger_reports_unknown_interview_and_timeout(created):
         QodeInterviewReportTrigger(interview_id=interview_id, poll_interval=0.01, end_time=0)
     )
     assert timed_out["status"] == "timeout" and "SCHEDULED" in timed_out["message"]
+
+
+def test_deferred_errors_stay_retryable_and_timeouts_are_sensor_timeouts(created):
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+
+    from airflow_provider_qode.exceptions import QodeError
+
+    _, interview_id = created
+    sensor = QodeInterviewReportSensor(task_id="wait", interview_id=interview_id)
+    error = _collect(QodeInterviewReportTrigger(interview_id="nope_nope", poll_interval=0.01))
+    with pytest.raises(QodeError, match="QodeNotFoundError") as info:
+        sensor.execute_complete({}, error)
+    assert not isinstance(info.value, AirflowFailException)
+    with pytest.raises(AirflowSensorTimeout):
+        sensor.execute_complete({}, {"status": "timeout", "interview_id": interview_id})
 
 
 def test_hostile_id_is_refused_before_any_request(created):

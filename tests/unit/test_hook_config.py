@@ -185,3 +185,27 @@ def test_asset_references_resolve(reference: str, url: str):
 def test_hostile_asset_references_are_refused(reference: str, match: str):
     with pytest.raises(QodeAssetError, match=match):
         resolve_asset_url(reference, "https://api.qode.io/api/v1", ALLOWED)
+
+
+def test_a_redirect_from_the_api_is_an_error_not_an_answer():
+    response = _response(302, headers={"Location": "https://elsewhere.example/x"})
+    with pytest.raises(QodeAPIError, match="redirect to https://elsewhere.example/x"):
+        _state().after_response(response, b"<html>moved</html>")
+
+
+def test_relative_asset_keeps_its_signed_query():
+    url = resolve_asset_url("assets/a.png?sig=abc&exp=1", "https://api.qode.io/api/v1", ALLOWED)
+    assert url == "https://api.qode.io/api/v1/assets/a.png?sig=abc&exp=1"
+
+
+def test_allowed_hosts_compare_without_case():
+    config = QodeConnectionConfig.from_fields(
+        host="https://x.io", extra={"allowed_asset_hosts": ["CDN.X.io"]}
+    )
+    assert config.allowed_asset_hosts == frozenset({"cdn.x.io"})
+    assert (
+        resolve_asset_url(
+            "https://cdn.x.io/a.png", config.asset_base_url, config.allowed_asset_hosts
+        )
+        == "https://cdn.x.io/a.png"
+    )
