@@ -15,6 +15,7 @@ from airflow_provider_qode.hooks.qode import QodeHook
 from airflow_provider_qode.lake.layout import LakeLayout
 from airflow_provider_qode.sensors.report import QodeInterviewReportSensor
 from airflow_provider_qode.triggers.report import QodeInterviewReportTrigger
+from tests.fixtures.sandbox import point_qode_conn
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
@@ -23,17 +24,7 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 def created(sandbox_factory, monkeypatch: pytest.MonkeyPatch):
     """A fresh stand-in whose created interviews report after one more GET, and one interview."""
     server = sandbox_factory(None, report_after_gets=1)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_QODE_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "qode",
-                "host": server.base_url,
-                "password": "test-token",
-                "extra": {"max_retries": 1, "backoff_base": 0.01},
-            }
-        ),
-    )
+    point_qode_conn(monkeypatch, server.base_url, max_retries=1)
     with QodeHook() as hook:
         response = hook.create_interview(
             email="ada@example.com", interview_type="SOFTWARE_ENGINEER", role_title="Data Engineer"

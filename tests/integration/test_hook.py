@@ -53,7 +53,7 @@ from airflow_provider_qode.models import (
 )
 from airflow_provider_qode.sandbox.generator import SandboxDataset, blob_sha256
 from airflow_provider_qode.sandbox.server import SandboxServer
-from tests.fixtures.sandbox import SANDBOX_TOKEN
+from tests.fixtures.sandbox import SANDBOX_TOKEN, point_qode_conn
 
 DETAILS_LABEL = "GET /integrations/candidates/interviews/{interview_id}"
 CREATE_LABEL = "POST /integrations/candidates/interviews"
@@ -64,26 +64,9 @@ RETRY_AFTER_ZERO = {"status": 429, "retry_after": 0}
 
 
 def _set_conn(
-    monkeypatch: pytest.MonkeyPatch,
-    base_url: str,
-    conn_id: str = "qode_test",
-    *,
-    token: str = SANDBOX_TOKEN,
-    **extra: Any,
+    monkeypatch: pytest.MonkeyPatch, base_url: str, conn_id: str = "qode_test", **kw: Any
 ) -> str:
-    """Point the Airflow connection ``conn_id`` at ``base_url`` (env var); returns the id."""
-    extras: dict[str, Any] = {
-        "timeout": 5,
-        "max_retries": 3,
-        "backoff_base": 0.01,
-        "allowed_asset_hosts": ["127.0.0.1"],
-    }
-    extras.update(extra)
-    monkeypatch.setenv(
-        f"AIRFLOW_CONN_{conn_id.upper()}",
-        json.dumps({"conn_type": "qode", "host": base_url, "password": token, "extra": extras}),
-    )
-    return conn_id
+    return point_qode_conn(monkeypatch, base_url, conn_id, **kw)
 
 
 def _published(dataset: SandboxDataset, n: int) -> list[str]:

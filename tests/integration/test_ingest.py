@@ -19,6 +19,7 @@ from airflow_provider_qode.operators.interviews import (
     QodeInterviewsToS3Operator,
 )
 from airflow_provider_qode.sandbox.generator import SandboxDataset
+from tests.fixtures.sandbox import point_qode_conn
 
 PREFIX = "lake"
 DATASET = SandboxDataset(seed=11, count=12, broken_share=0.0, alias_share=0.0)
@@ -29,17 +30,7 @@ def replay(tmp_path: Path, sandbox_factory, monkeypatch: pytest.MonkeyPatch):
     """A stand-in serving ``tmp_path`` (edit files between runs) and a qode_default to it."""
     DATASET.dump(tmp_path)
     server = sandbox_factory(tmp_path)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_QODE_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "qode",
-                "host": server.base_url,
-                "password": "test-token",
-                "extra": {"max_retries": 1, "backoff_base": 0.01, "timeout": 5},
-            }
-        ),
-    )
+    point_qode_conn(monkeypatch, server.base_url, max_retries=1, timeout=5)
     return tmp_path, server
 
 

@@ -189,7 +189,7 @@ def test_hostile_asset_references_are_refused(reference: str, match: str):
 
 def test_a_redirect_from_the_api_is_an_error_not_an_answer():
     response = _response(302, headers={"Location": "https://elsewhere.example/x"})
-    with pytest.raises(QodeAPIError, match="redirect to https://elsewhere.example/x"):
+    with pytest.raises(QodeAPIError, match=r"redirect to https://elsewhere\.example/x"):
         _state().after_response(response, b"<html>moved</html>")
 
 

@@ -127,7 +127,8 @@ def test_create_request_enforces_its_enums():
 
 
 @pytest.mark.parametrize(
-    "bad", ["", ".", "a/b", "a\\b", "..", "a..b", "a b", "a\tb", "a\nb", "x" * 300, "a\x00b", 12, None]
+    "bad",
+    ["", ".", "a/b", "a\\b", "..", "a..b", "a b", "a\tb", "a\nb", "x" * 300, "a\x00b", 12, None],
 )
 def test_hostile_ids_are_refused(bad: object):
     with pytest.raises(QodeInvalidIdError):
