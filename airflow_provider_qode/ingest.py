@@ -38,6 +38,8 @@ from airflow_provider_qode.quality.report import html_report, json_report
 ASSET_RULE = "QR-ASSET"
 PARSE_RULE = "QR-PARSE"
 ID_RULE = "QR-LIFE-02"
+#: Landing threads: each waits on an asset download (API latency) between its S3 writes.
+DEFAULT_S3_CONCURRENCY = 16
 
 
 @dataclass
@@ -121,7 +123,9 @@ class Outcome:
 class ChunkIngestor:
     """Wires hook, gate and writer for one chunk; built once per batch, used once."""
 
-    def __init__(self, hook: QodeHook, writer: LakeWriter, *, s3_concurrency: int = 8) -> None:
+    def __init__(
+        self, hook: QodeHook, writer: LakeWriter, *, s3_concurrency: int = DEFAULT_S3_CONCURRENCY
+    ) -> None:
         self.hook = hook
         self.writer = writer
         self.s3_concurrency = s3_concurrency
@@ -177,7 +181,12 @@ class ChunkIngestor:
             else:
                 usable.append(interview_id)
 
-        results = fetch_chunk(self.hook, usable)
+        # While the chunk is fetched (latency-bound, the CPU mostly idle), read each id's index
+        # document ahead: both publish and quarantine need it, whatever the verdict.
+        with ThreadPoolExecutor(max_workers=self.s3_concurrency) as prefetch:
+            for interview_id in usable:
+                prefetch.submit(self.writer.prefetch_index, interview_id)
+            results = fetch_chunk(self.hook, usable)
         self.summary.seconds["fetch"] = time.perf_counter() - started
 
         batch: list[FetchedInterview] = []
@@ -231,7 +240,11 @@ class ChunkIngestor:
 
 
 def ingest_chunk(
-    hook: QodeHook, writer: LakeWriter, interview_ids: Sequence[str], *, s3_concurrency: int = 8
+    hook: QodeHook,
+    writer: LakeWriter,
+    interview_ids: Sequence[str],
+    *,
+    s3_concurrency: int = DEFAULT_S3_CONCURRENCY,
 ) -> ChunkSummary:
     """Fetch, check and land one chunk; see the module docstring for where each id ends."""
     return ChunkIngestor(hook, writer, s3_concurrency=s3_concurrency).run(interview_ids)

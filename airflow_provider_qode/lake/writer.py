@@ -81,6 +81,9 @@ MIN_PART_SIZE = 5 * MiB
 DEFAULT_PART_SIZE = 8 * MiB
 MAX_PARTS = 10_000
 INVALID_ID_PREFIX = "_invalid-id-"
+#: Pooled S3 connections of a writer built by :meth:`LakeWriter.from_conn_id` (at least).
+MIN_POOL_CONNECTIONS = 64
+_NOT_PREFETCHED: Any = object()
 
 PUBLISHED = "published"
 QUARANTINED = "quarantined"
@@ -223,6 +226,8 @@ class LakeWriter:
         self._lock = threading.Lock()
         self._id_locks: dict[str, threading.Lock] = {}
         self._plans: dict[str, _Planned] = {}
+        #: Index documents read ahead (:meth:`prefetch_index`), each used once then dropped.
+        self._prefetched: dict[str, Any] = {}
         self._entries: list[ManifestEntry] = []
         self._deleted: list[str] = []
 
@@ -232,8 +237,19 @@ class LakeWriter:
     ) -> LakeWriter:
         """A writer on the Airflow AWS connection ``aws_conn_id`` (honours ``endpoint_url``)."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from botocore.config import Config
 
-        return cls(S3Hook(aws_conn_id=aws_conn_id), bucket, prefix, **kwargs)
+        hook = S3Hook(aws_conn_id=aws_conn_id)
+        # botocore keeps 10 pooled connections by default: fewer than the threads of a chunk, so
+        # connections would be discarded and reopened. Raise the pool, keep the rest of the
+        # connection's own botocore config (retries, timeouts, addressing) as it is.
+        config = hook.config
+        if (config.max_pool_connections or 10) < MIN_POOL_CONNECTIONS:
+            hook = S3Hook(
+                aws_conn_id=aws_conn_id,
+                config=config.merge(Config(max_pool_connections=MIN_POOL_CONNECTIONS)),
+            )
+        return cls(hook, bucket, prefix, **kwargs)
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -302,7 +318,34 @@ class LakeWriter:
         doc.setdefault("pending", [])
         return doc
 
+    def prefetch_index(self, interview_id: str) -> None:
+        """Read ``_index/<id>.json`` ahead of :meth:`plan` / :meth:`quarantine` (e.g. while the
+        chunk is still being fetched and checked), so that the read leaves their critical path.
+
+        The document is used once, by the next plan or quarantine of that id, and dropped when
+        this writer writes the index first. A read error is kept and raised there, as if read
+        then. Safe for the same reason the index lock is: no other writer handles this id now.
+        """
+        try:
+            doc: dict[str, Any] | Exception | None = self.read_index(interview_id)
+        except Exception as exc:
+            doc = exc
+        with self._lock:
+            self._prefetched[interview_id] = doc
+
+    def _take_index(self, interview_id: str) -> dict[str, Any] | None:
+        """The prefetched index document of ``interview_id`` if any (once), else a fresh read."""
+        with self._lock:
+            doc = self._prefetched.pop(interview_id, _NOT_PREFETCHED)
+        if doc is _NOT_PREFETCHED:
+            return self.read_index(interview_id)
+        if isinstance(doc, Exception):
+            raise doc
+        return doc  # type: ignore[no-any-return]
+
     def _write_index(self, interview_id: str, doc: dict[str, Any], verdict: str) -> None:
+        with self._lock:
+            self._prefetched.pop(interview_id, None)
         doc["updated_at"] = self._timestamp()
         self._put(
             self.layout.index_key(interview_id),
@@ -441,7 +484,7 @@ class LakeWriter:
         role = role_of(interview, self.role_fields)
         base = self.layout.interview_base(interview_id, dt, role)
         with self._id_lock(interview_id):
-            index = self.read_index(interview_id)
+            index = self._take_index(interview_id)
             dirty = False
             if index is None:
                 index = self._empty_index(interview_id)
@@ -592,7 +635,7 @@ class LakeWriter:
         sha, size = _sha256(raw), len(raw)
 
         with self._id_lock(safe_id):
-            index = self.read_index(safe_id) if valid else None
+            index = self._take_index(safe_id) if valid else None
             published_key = index.get("key") if index and index.get("state") == PUBLISHED else None
             reasons_doc = {
                 "interview_id": id_text,

@@ -26,8 +26,7 @@ def test_bench_harness_smoke(tmp_path: Path) -> None:
     assert results["machine"]["versions"]["great-expectations"]
     plan = PLANS["smoke"]
     runs = results["runs"]
-    expected = {"diy", "ceiling", "blob", f"one_chunk_{plan['memory_chunk']}"}
-    expected |= {f"provider_{n}" for n in (*plan["provider_n"], *plan["scaling_n"])}
+    expected = {"diy", "ceiling", "blob"} | {f"provider_{n}" for n in plan["provider_n"]}
     assert expected <= set(runs)
     for name, r in runs.items():
         for key in ("seconds", "cpu_seconds", "peak_rss_mib", "import_seconds"):
