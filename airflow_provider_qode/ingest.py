@@ -29,7 +29,7 @@ from airflow_provider_qode.exceptions import (
     QodeResponseError,
 )
 from airflow_provider_qode.hooks.qode import FetchResult, QodeAsyncClient, QodeHook
-from airflow_provider_qode.lake.layout import asset_file_name
+from airflow_provider_qode.lake.layout import InvalidTimestampError, asset_file_name
 from airflow_provider_qode.lake.writer import LakeWriter, WrittenObject
 from airflow_provider_qode.models import Interview, interview_id_problem, parse_interview
 from airflow_provider_qode.quality.gate import FetchedInterview, InterviewVerdict, validate_batch
@@ -38,6 +38,7 @@ from airflow_provider_qode.quality.report import html_report, json_report
 ASSET_RULE = "QR-ASSET"
 PARSE_RULE = "QR-PARSE"
 ID_RULE = "QR-LIFE-02"
+TIMESTAMP_RULE = "QR-LIFE-03"
 #: Landing threads: each waits on an asset download (API latency) between its S3 writes.
 DEFAULT_S3_CONCURRENCY = 16
 
@@ -147,6 +148,10 @@ class ChunkIngestor:
             )
         try:
             assets = _land_assets(self.hook, self.writer, interview_id, interview)
+        except InvalidTimestampError as exc:
+            # QR-LIFE-03 passes an absent timestamp, but without one there is no date partition.
+            reason = f"{TIMESTAMP_RULE}: {exc}: the date partition cannot be decided"
+            return self._quarantine(interview_id, raw, [TIMESTAMP_RULE], [reason])
         except QodeAssetError as exc:
             return self._quarantine(interview_id, raw, [ASSET_RULE], [f"{ASSET_RULE}: {exc}"])
         result = self.writer.publish(interview_id, raw, interview, assets)
@@ -227,7 +232,7 @@ class ChunkIngestor:
             extra={
                 "missing": self.summary.missing,
                 "failed": self.summary.failed,
-                "counts": {
+                "outcomes": {
                     "requested": self.summary.requested,
                     "published": self.summary.published,
                     "quarantined": self.summary.quarantined,

@@ -63,18 +63,28 @@ class Dataset:
 
     def sandbox_args(self) -> list[str]:
         return [
-            "--token", TOKEN,
-            "--seed", str(self.seed),
-            "--count", str(self.count),
-            "--broken-share", str(self.broken_share),
-            "--questions", str(self.questions),
-            "--agents", str(self.agents),
-            "--criteria", str(self.criteria),
-            "--transcript-lines", str(self.transcript_lines),
-            "--asset-bytes", str(self.asset_bytes),
-            "--latency-ms", str(self.latency_ms),
+            "--token",
+            TOKEN,
+            "--seed",
+            str(self.seed),
+            "--count",
+            str(self.count),
+            "--broken-share",
+            str(self.broken_share),
+            "--questions",
+            str(self.questions),
+            "--agents",
+            str(self.agents),
+            "--criteria",
+            str(self.criteria),
+            "--transcript-lines",
+            str(self.transcript_lines),
+            "--asset-bytes",
+            str(self.asset_bytes),
+            "--latency-ms",
+            str(self.latency_ms),
             "--prewarm",
-        ]  # fmt: skip
+        ]
 
     def ids(self) -> list[str]:
         from airflow_provider_qode.sandbox.generator import SandboxDataset
@@ -129,7 +139,7 @@ def moto_server() -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()  # noqa: S310
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
@@ -232,7 +242,7 @@ def machine_info() -> dict[str, Any]:
     def ver(name: str) -> str:
         try:
             return version(name)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return "n/a"
 
     cpu = ""

@@ -50,6 +50,7 @@ def _import_everything(kind: str) -> float:
     from airflow.providers.http.hooks.http import HttpHook  # noqa: F401
 
     from airflow_provider_qode import ingest  # noqa: F401
+
     if kind != "blob":
         from airflow_provider_qode.quality import gate
 
@@ -160,9 +161,7 @@ def diy(ids: list[str], bucket: str) -> dict[str, Any]:
             asset = http.run(f"/api/v1/{reference.lstrip('/')}").content
             key = layout.asset_key(base, asset_file_name(name, reference))
             s3.load_bytes(asset, key, bucket_name=bucket, replace=True)
-        s3.load_string(
-            raw.decode(), layout.interview_key(base), bucket_name=bucket, replace=True
-        )
+        s3.load_string(raw.decode(), layout.interview_key(base), bucket_name=bucket, replace=True)
         counts["published"] += 1
     counts["gx_seconds"] = round(counts["gx_seconds"], 2)
     return counts

@@ -86,15 +86,29 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a and b else None
 
 
-def run(plan_name: str = "full", *, only: set[str] | None = None, latency_ms: float = 100.0,
-        profile: bool = False, out: Path | None = None, log: Any = print) -> dict[str, Any]:  # fmt: skip
+def run(
+    plan_name: str = "full",
+    *,
+    only: set[str] | None = None,
+    latency_ms: float = 100.0,
+    profile: bool = False,
+    out: Path | None = None,
+    log: Any = print,
+) -> dict[str, Any]:
     apply_env()
     plan = PLANS[plan_name]
-    needed = max([plan["diy_n"], plan["ceiling_n"], *plan["provider_n"], *plan["scaling_n"],
-                  plan["profile_n"] if profile else 0])  # fmt: skip
+    needed = max(
+        [
+            plan["diy_n"],
+            plan["ceiling_n"],
+            *plan["provider_n"],
+            *plan["scaling_n"],
+            plan["profile_n"] if profile else 0,
+        ]
+    )
     dataset = replace(Dataset(), count=needed, latency_ms=latency_ms)
     concurrency, s3_concurrency = _defaults()
-    want = (lambda name: only is None or name in only)  # noqa: E731
+    want = lambda name: only is None or name in only  # noqa: E731
     started = time.perf_counter()
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(),
@@ -123,8 +137,11 @@ def run(plan_name: str = "full", *, only: set[str] | None = None, latency_ms: fl
                     result = run_child("bench.contestants", args[1:], env)
                 runs[name] = result
                 rate = result.get("interviews_per_second")
-                log(f"    {result['seconds']} s" + (f", {rate}/s" if rate else "")
-                    + f", peak RSS {result['peak_rss_mib']} MiB")  # fmt: skip
+                log(
+                    f"    {result['seconds']} s"
+                    + (f", {rate}/s" if rate else "")
+                    + f", peak RSS {result['peak_rss_mib']} MiB"
+                )
                 return result
 
             if want("diy"):
@@ -134,14 +151,29 @@ def run(plan_name: str = "full", *, only: set[str] | None = None, latency_ms: fl
                 for n in plan["provider_n"]:
                     child(f"provider_{n}", "provider", n, "--chunk", chunk)
             if want("ceiling"):
-                child("ceiling", "ceiling", plan["ceiling_n"], "--concurrency", str(concurrency),
-                      "--s3-concurrency", str(s3_concurrency))  # fmt: skip
+                child(
+                    "ceiling",
+                    "ceiling",
+                    plan["ceiling_n"],
+                    "--concurrency",
+                    str(concurrency),
+                    "--s3-concurrency",
+                    str(s3_concurrency),
+                )
             if want("memory"):
                 child("blob", "blob", 0, "--blob-bytes", str(plan["blob_bytes"]))
             if profile and want("profile"):
                 RESULTS.mkdir(exist_ok=True)
                 path = RESULTS / "profile-provider.txt"
-                child("profile", "provider", plan["profile_n"], "--chunk", chunk, "--profile", str(path))
+                child(
+                    "profile",
+                    "provider",
+                    plan["profile_n"],
+                    "--chunk",
+                    chunk,
+                    "--profile",
+                    str(path),
+                )
                 results["profile_file"] = str(path.relative_to(ROOT))
     results["wall_seconds"] = round(time.perf_counter() - started, 1)
     results["summary"] = summarize(results)
@@ -161,7 +193,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
     summary["provider_n"] = biggest
     same_as_ceiling = runs.get(f"provider_{plan['ceiling_n']}")
     provider = runs.get(f"provider_{biggest}") if biggest else None
-    rate = (lambda r: r.get("interviews_per_second") if r else None)  # noqa: E731
+    rate = lambda r: r.get("interviews_per_second") if r else None  # noqa: E731
     summary["provider_vs_diy"] = _ratio(rate(provider), rate(diy))
     summary["provider_vs_ceiling"] = _ratio(rate(same_as_ceiling or provider), rate(ceiling))
     small, large = plan["scaling_n"][0], plan["scaling_n"][-1]
@@ -183,7 +215,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         "provider >= 60% of ceiling": _check(summary["provider_vs_ceiling"], 0.6, ">="),
         "scaling 10k/1k <= 1.2": _check(summary["scaling_ratio"], 1.2, "<="),
         "1 GiB asset RSS growth < 100 MiB": _check(summary["blob_rss_growth_mib"], 100, "<"),
-        f"chunk of {plan['chunk']} peak RSS < 1.5 GiB": _check(summary["chunk_peak_rss_mib"], 1536, "<"),
+        f"chunk of {plan['chunk']} peak RSS < 1.5 GiB": _check(
+            summary["chunk_peak_rss_mib"], 1536, "<"
+        ),
     }
     return summary
 
@@ -208,30 +242,50 @@ def table(results: dict[str, Any]) -> str:
             note = f"{r['bytes'] / 2**20:.0f} MiB, RSS growth {r['rss_growth_mib']} MiB"
         elif name == "ceiling":
             note = f"conc={r.get('max_concurrency')} s3={r.get('s3_concurrency')}"
-        rows.append((name, str(r.get("n") or ""), str(r["seconds"]),
-                     str(r.get("interviews_per_second") or ""),
-                     str(r.get("cpu_seconds_per_1000") or ""), str(r["peak_rss_mib"]),
-                     str(r["import_seconds"]), note))  # fmt: skip
+        rows.append(
+            (
+                name,
+                str(r.get("n") or ""),
+                str(r["seconds"]),
+                str(r.get("interviews_per_second") or ""),
+                str(r.get("cpu_seconds_per_1000") or ""),
+                str(r["peak_rss_mib"]),
+                str(r["import_seconds"]),
+                note,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
-             for row in rows]  # fmt: skip
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in rows
+    ]
     lines.insert(1, "-" * len(lines[0]))
     s = results["summary"]
-    lines += ["", f"provider/DIY rate: {s['provider_vs_diy']}   provider/ceiling rate: "
-              f"{s['provider_vs_ceiling']}   scaling (ms/interview {results['plan_sizes']['scaling_n'][-1]}"
-              f" / {results['plan_sizes']['scaling_n'][0]}): {s['scaling_ratio']}"]  # fmt: skip
+    sizes = results["plan_sizes"]["scaling_n"]
+    lines += [
+        "",
+        f"provider/DIY rate: {s['provider_vs_diy']}   provider/ceiling rate: "
+        f"{s['provider_vs_ceiling']}   scaling (ms/interview {sizes[-1]}"
+        f" / {sizes[0]}): {s['scaling_ratio']}",
+    ]
     lines += [f"  {k}: {v}" for k, v in s["targets"].items()]
     lines.append(f"total wall time {results['wall_seconds']} s")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="smaller N (about 2 minutes)")
     parser.add_argument("--only", nargs="*", help="diy provider ceiling memory profile")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile the provider (pyinstrument) on the ceiling's N")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile the provider (pyinstrument) on the ceiling's N",
+    )
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)

@@ -26,7 +26,7 @@ EXTRA_FIELDS: dict[str, tuple[type, Any, str]] = {
     "backoff_base": (float, 0.5, "First backoff in seconds; doubles per retry, with jitter."),
     "backoff_max": (float, 30.0, "Longest single backoff in seconds."),
     "retry_after_max": (float, 120.0, "Longest wait a Retry-After header may impose, in seconds."),
-    "max_concurrency": (int, 16, "Requests in flight at once when fetching many interviews."),
+    "max_concurrency": (int, 32, "Requests in flight at once when fetching many interviews."),
     "asset_base_url": (str, None, "Base URL for relative asset paths (default: the API base)."),
     "allowed_asset_hosts": (list, None, "Hosts assets may come from (default: the asset base's)."),
     "max_asset_bytes": (int, 2 * 1024**3, "Largest asset accepted, in bytes."),
@@ -56,7 +56,7 @@ class QodeConnectionConfig:
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     retry_after_max: float = 120.0
-    max_concurrency: int = 16
+    max_concurrency: int = 32
     asset_base_url: str = ""
     allowed_asset_hosts: frozenset[str] = frozenset()
     max_asset_bytes: int = 2 * 1024**3

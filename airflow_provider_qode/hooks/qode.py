@@ -171,7 +171,7 @@ class QodeHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         return {
-            "hidden_fields": ["login", "port", "schema"],
+            "hidden_fields": ["login"],
             "relabeling": {"host": "API base URL", "password": "API token"},
             "placeholders": {
                 "host": "https://turing.gomu.ai/api/v1",
@@ -429,14 +429,32 @@ class QodeAsyncClient:
     async def fetch_many(self, interview_ids: Sequence[str]) -> list[FetchResult]:
         """Fetch every id concurrently (bounded); results in the order of ``interview_ids``.
 
-        A bad token fails the whole batch at once, since no other id could succeed.
+        A bad token fails the whole batch at once, since no other id could succeed: the
+        requests not yet sent are cancelled rather than sent with a refused token.
         """
-        return list(await asyncio.gather(*(self.fetch(i) for i in interview_ids)))
+        tasks = [asyncio.ensure_future(self.fetch(i)) for i in interview_ids]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            await _cancel(tasks)
 
     async def iter_fetch(self, interview_ids: Sequence[str]) -> AsyncIterator[FetchResult]:
         """Like :meth:`fetch_many`, yielding each result as soon as it arrives."""
-        for done in asyncio.as_completed([self.fetch(i) for i in interview_ids]):
-            yield await done
+        tasks = [asyncio.ensure_future(self.fetch(i)) for i in interview_ids]
+        try:
+            for done in asyncio.as_completed(tasks):
+                yield await done
+        finally:
+            await _cancel(tasks)
+
+
+async def _cancel(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Cancel what is still running (after an error, or a consumer that stopped early)."""
+    pending = [t for t in tasks if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 @asynccontextmanager

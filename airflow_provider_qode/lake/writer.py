@@ -244,7 +244,8 @@ class LakeWriter:
         # connections would be discarded and reopened. Raise the pool, keep the rest of the
         # connection's own botocore config (retries, timeouts, addressing) as it is.
         config = hook.config
-        if (config.max_pool_connections or 10) < MIN_POOL_CONNECTIONS:
+        pool = getattr(config, "max_pool_connections", None) or 10  # botocore sets it lazily
+        if pool < MIN_POOL_CONNECTIONS:
             hook = S3Hook(
                 aws_conn_id=aws_conn_id,
                 config=config.merge(Config(max_pool_connections=MIN_POOL_CONNECTIONS)),
@@ -341,7 +342,7 @@ class LakeWriter:
             return self.read_index(interview_id)
         if isinstance(doc, Exception):
             raise doc
-        return doc  # type: ignore[no-any-return]
+        return doc
 
     def _write_index(self, interview_id: str, doc: dict[str, Any], verdict: str) -> None:
         with self._lock:

@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_qode.exceptions import QodeConfigError, QodeError
 from airflow_provider_qode.hooks.qode import QodeHook
-from airflow_provider_qode.ingest import ingest_chunk
+from airflow_provider_qode.ingest import DEFAULT_S3_CONCURRENCY, ingest_chunk
 from airflow_provider_qode.lake.layout import DEFAULT_ROLE_FIELDS, normalize_prefix
 from airflow_provider_qode.lake.writer import LakeWriter
 
@@ -41,7 +41,8 @@ class QodeInterviewsToS3Operator(BaseOperator):
     :param s3_bucket: lake bucket (templated).
     :param s3_prefix: lake prefix inside the bucket (templated).
     :param max_concurrency: API requests in flight; default from the connection's extra.
-    :param s3_concurrency: parallel S3 writers (keep at most the boto3 pool size, 10 by default).
+    :param s3_concurrency: interviews landed in parallel (asset download + S3 writes); the S3
+        client's connection pool is raised to match.
     :param role_fields: payload keys tried in order for the role partition.
     """
 
@@ -63,7 +64,7 @@ class QodeInterviewsToS3Operator(BaseOperator):
         qode_conn_id: str = QodeHook.default_conn_name,
         aws_conn_id: str | None = "aws_default",
         max_concurrency: int | None = None,
-        s3_concurrency: int = 8,
+        s3_concurrency: int = DEFAULT_S3_CONCURRENCY,
         fail_on_quarantine: bool = False,
         role_fields: Sequence[str] = DEFAULT_ROLE_FIELDS,
         **kwargs: Any,

@@ -908,12 +908,6 @@ def test_fetch_many_with_a_wrong_token_raises(monkeypatch, sandbox_reset, sandbo
         _fetch_many(QodeHook(conn).config, sandbox_dataset.ids[:4])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="fetch_many uses asyncio.gather, which does not cancel the other fetches when one "
-    "raises QodeAuthError: they keep sending requests with the refused token",
-)
 def test_wrong_token_stops_the_whole_batch(monkeypatch, sandbox_reset, sandbox_dataset):
     conn = _set_conn(monkeypatch, sandbox_reset.base_url, token="wrong-token", max_concurrency=1)
     config = QodeHook(conn).config
