@@ -209,3 +209,21 @@ def test_operator_refuses_bad_arguments_at_execute(aws_conn_env):
         QodeInterviewsToS3Operator(task_id="x", interview_ids=[1, 2], s3_bucket="b").execute({})
     with pytest.raises(QodeConfigError, match="s3_bucket"):
         QodeInterviewsToS3Operator(task_id="y", interview_ids=["a_b"], s3_bucket="").execute({})
+
+
+def test_interview_without_timestamp_is_quarantined_not_fatal(replay, s3_client, s3_bucket):
+    folder, _ = replay
+    no_time, good = DATASET.ids[11], DATASET.ids[0]
+    doc = _doc(folder, no_time)
+    doc.pop("timestamp", None)
+    doc.pop("event_timestamp", None)
+    raw = _write(folder, no_time, doc)
+    summary = _ingest(s3_client, s3_bucket, [no_time, good])
+    assert (summary.published, summary.quarantined) == (1, 1)
+    reasons = _reasons(s3_client, s3_bucket, no_time)
+    assert reasons["failed_rules"] == ["QR-LIFE-03"]
+    assert "date partition" in reasons["reasons"][0]
+    qkey = _index(s3_client, s3_bucket, no_time)["quarantine"]["key"]
+    assert s3_client.get_object(Bucket=s3_bucket, Key=qkey)["Body"].read() == raw
+    # No orphaned pending directory is left behind for the interview that could not be planned.
+    assert not [k for k in _keys(s3_client, s3_bucket) if no_time in k and "/interviews/" in k]
