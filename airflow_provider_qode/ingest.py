@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -77,10 +77,21 @@ class ChunkSummary:
         }
 
 
+async def _fetch_all(hook: QodeHook, ids: Sequence[str]) -> list[FetchResult]:
+    async with QodeAsyncClient(hook.config) as client:
+        return await client.fetch_many(ids)
+
+
+def fetch_chunk(hook: QodeHook, ids: Sequence[str]) -> list[FetchResult]:
+    """Fetch ``ids`` concurrently (bounded by the connection's ``max_concurrency``)."""
+    return asyncio.run(_fetch_all(hook, ids))
+
+
 def _land_assets(
-    hook: QodeHook, writer: LakeWriter, base: str, interview: Interview
+    hook: QodeHook, writer: LakeWriter, interview_id: str, interview: Interview
 ) -> list[WrittenObject]:
     """Stream each asset the payload names from the API to S3; QodeAssetError if one fails."""
+    base = writer.plan(interview_id, interview).base
     written = []
     for name, reference in interview.asset_paths.items():
         try:
@@ -98,20 +109,6 @@ def _land_assets(
                 f"asset {name} ({reference!r}): {type(exc).__name__}: {exc}"
             ) from exc
     return written
-
-
-@dataclass
-class Staged:
-    """What was done for one fetched body before the gate's verdict.
-
-    ``assets`` is None when they still have to be landed (after the verdict); ``error`` is a
-    timestamp or asset problem that quarantines the interview if the gate passes it.
-    """
-
-    interview: Interview | None
-    base: str | None = None
-    assets: list[WrittenObject] | None = None
-    error: InvalidTimestampError | QodeAssetError | None = None
 
 
 @dataclass(frozen=True)
@@ -142,53 +139,22 @@ class ChunkIngestor:
         self.writer.quarantine(interview_id, raw, rules, reasons, fetched_at=self._fetched_at)
         return Outcome(rules=tuple(rules))
 
-    def _stage(self, interview_id: str, raw: bytes) -> Staged:
-        """Runs in a pool thread as soon as a body arrives, while the rest are still fetched.
-
-        Parses once (the gate reuses the model), plans the interview's directory and lands its
-        assets there, so the asset downloads overlap the fetch instead of following the gate.
-        Assets are staged only in a directory that is not the published copy: the pending
-        index entry lets a quarantine (or a crash and rerun) sweep them up again.
-        """
-        try:
-            interview = parse_interview(raw, interview_id)
-        except QodeResponseError:
-            self.writer.prefetch_index(interview_id)  # quarantine will need it
-            return Staged(None)  # the gate records QR-PARSE with the parse error
-        try:
-            plan = self.writer.plan(interview_id, interview)
-        except InvalidTimestampError as exc:
-            self.writer.prefetch_index(interview_id)
-            return Staged(interview, error=exc)
-        if plan.in_place:
-            return Staged(interview, base=plan.base)
-        try:
-            assets = _land_assets(self.hook, self.writer, plan.base, interview)
-        except QodeAssetError as exc:
-            return Staged(interview, base=plan.base, error=exc)
-        return Staged(interview, base=plan.base, assets=assets)
-
-    def _land(self, verdict: InterviewVerdict, raw: bytes, staged: Staged) -> Outcome:
+    def _land(self, verdict: InterviewVerdict, raw: bytes, interview: Interview | None) -> Outcome:
         """Runs in a pool thread: touches only the writer and hook, returns what happened."""
         interview_id = verdict.requested_id or verdict.interview_id
-        interview = staged.interview
         if not verdict.published or interview is None:
             return self._quarantine(
                 interview_id, raw, list(verdict.failed_rules), verdict.reason_texts()
             )
-        assets, error = staged.assets, staged.error
-        if assets is None and error is None and staged.base is not None:
-            try:
-                assets = _land_assets(self.hook, self.writer, staged.base, interview)
-            except QodeAssetError as exc:
-                error = exc
-        if isinstance(error, InvalidTimestampError):
+        try:
+            assets = _land_assets(self.hook, self.writer, interview_id, interview)
+        except InvalidTimestampError as exc:
             # QR-LIFE-03 passes an absent timestamp, but without one there is no date partition.
-            reason = f"{TIMESTAMP_RULE}: {error}: the date partition cannot be decided"
+            reason = f"{TIMESTAMP_RULE}: {exc}: the date partition cannot be decided"
             return self._quarantine(interview_id, raw, [TIMESTAMP_RULE], [reason])
-        if error is not None:
-            return self._quarantine(interview_id, raw, [ASSET_RULE], [f"{ASSET_RULE}: {error}"])
-        result = self.writer.publish(interview_id, raw, interview, assets or [])
+        except QodeAssetError as exc:
+            return self._quarantine(interview_id, raw, [ASSET_RULE], [f"{ASSET_RULE}: {exc}"])
+        result = self.writer.publish(interview_id, raw, interview, assets)
         return Outcome(
             rules=verdict.warnings,
             partition=f"dt={result.dt}/role={result.role}",
@@ -207,22 +173,6 @@ class ChunkIngestor:
         summary.unchanged += int(outcome.unchanged)
         summary.moved += int(outcome.moved)
 
-    async def _fetch_and_stage(
-        self, ids: Sequence[str], pool: ThreadPoolExecutor
-    ) -> tuple[list[FetchResult], dict[str, Future[Staged]]]:
-        """Fetch concurrently; hand each body to :meth:`_stage` in ``pool`` as it arrives."""
-        arrived: dict[str, FetchResult] = {}
-        staging: dict[str, Future[Staged]] = {}
-        async with QodeAsyncClient(self.hook.config) as client:
-            async for result in client.iter_fetch(ids):
-                arrived[result.interview_id] = result
-                if result.ok:
-                    raw = result.raw or b""
-                    staging[result.interview_id] = pool.submit(
-                        self._stage, result.interview_id, raw
-                    )
-        return [arrived[i] for i in ids], staging
-
     def run(self, interview_ids: Sequence[str]) -> ChunkSummary:
         started = time.perf_counter()
         ids = list(dict.fromkeys(interview_ids))
@@ -236,9 +186,12 @@ class ChunkIngestor:
             else:
                 usable.append(interview_id)
 
-        with ThreadPoolExecutor(max_workers=self.s3_concurrency) as pool:
-            results, staging = asyncio.run(self._fetch_and_stage(usable, pool))
-            staged = {i: future.result() for i, future in staging.items()}
+        # While the chunk is fetched (latency-bound, the CPU mostly idle), read each id's index
+        # document ahead: both publish and quarantine need it, whatever the verdict.
+        with ThreadPoolExecutor(max_workers=self.s3_concurrency) as prefetch:
+            for interview_id in usable:
+                prefetch.submit(self.writer.prefetch_index, interview_id)
+            results = fetch_chunk(self.hook, usable)
         self.summary.seconds["fetch"] = time.perf_counter() - started
 
         batch: list[FetchedInterview] = []
@@ -253,8 +206,12 @@ class ChunkIngestor:
             elif result.error is not None:
                 self.summary.failed[result.interview_id] = str(result.error)
             else:
-                model = staged[result.interview_id].interview
-                batch.append(FetchedInterview(result.interview_id, result.raw or b"", model))
+                raw = result.raw or b""
+                try:
+                    model: Interview | None = parse_interview(raw, result.interview_id)
+                except QodeResponseError:
+                    model = None  # the gate records QR-PARSE with the parse error
+                batch.append(FetchedInterview(result.interview_id, raw, interview=model))
 
         gate_started = time.perf_counter()
         verdicts = validate_batch(batch)
@@ -263,7 +220,7 @@ class ChunkIngestor:
         land_started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=self.s3_concurrency) as pool:
             futures = [
-                pool.submit(self._land, verdict, item.raw, staged[item.requested_id or ""])
+                pool.submit(self._land, verdict, item.raw, item.interview)
                 for verdict, item in zip(verdicts.interviews, batch, strict=True)
             ]
             for future in futures:
@@ -298,4 +255,4 @@ def ingest_chunk(
     return ChunkIngestor(hook, writer, s3_concurrency=s3_concurrency).run(interview_ids)
 
 
-__all__ = ["ChunkSummary", "ingest_chunk"]
+__all__ = ["ChunkSummary", "fetch_chunk", "ingest_chunk"]

@@ -136,9 +136,6 @@ class PublishPlan:
     key: str
     #: An earlier attempt at this directory did not finish: publish sweeps it of stray objects.
     dirty: bool = False
-    #: The interview is already published at ``base``: writing assets there before the new
-    #: bytes passed the gate would change the published copy.
-    in_place: bool = False
 
 
 @dataclass(frozen=True)
@@ -490,8 +487,6 @@ class LakeWriter:
         with self._id_lock(interview_id):
             index = self._take_index(interview_id)
             dirty = False
-            in_place = index is not None and index.get("state") == PUBLISHED
-            in_place = in_place and index is not None and index.get("base") == base
             if index is None:
                 index = self._empty_index(interview_id)
                 index["pending"] = [base]
@@ -503,9 +498,7 @@ class LakeWriter:
             else:
                 index["pending"] = sorted({*index["pending"], base})
                 self._write_index(interview_id, index, PENDING)
-            plan = PublishPlan(
-                interview_id, dt, role, base, self.layout.interview_key(base), dirty, in_place
-            )
+            plan = PublishPlan(interview_id, dt, role, base, self.layout.interview_key(base), dirty)
             with self._lock:
                 self._plans[interview_id] = _Planned(plan, index)
         return plan
