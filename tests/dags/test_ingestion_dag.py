@@ -73,7 +73,7 @@ def test_run_lands_every_id_in_exactly_one_place_and_rerun_changes_nothing(
 
     objects = _objects(s3_client, s3_bucket)
     layout = LakeLayout(PREFIX)
-    published, quarantined = set(), set()
+    published, quarantined, bases = set(), set(), []
     for interview_id in ids:
         expected = sandbox_dataset.expected(interview_id)
         index = json.loads(_read(s3_client, s3_bucket, layout.index_key(interview_id)))
@@ -84,6 +84,7 @@ def test_run_lands_every_id_in_exactly_one_place_and_rerun_changes_nothing(
             base = layout.interview_base(interview_id, interview_date(ts), role)
             assert index["state"] == "published" and index["key"] == base + "interview.json"
             assert _read(s3_client, s3_bucket, index["key"]) == sandbox_dataset.body(interview_id)
+            bases.append(base)
             assets = [k for k in objects if k.startswith(base + "assets/")]
             if doc.get("identity_screenshot_path"):
                 [asset] = assets
@@ -101,6 +102,8 @@ def test_run_lands_every_id_in_exactly_one_place_and_rerun_changes_nothing(
             assert sorted(reasons["failed_rules"]) == sorted(expected.failed_rules)
             assert reasons["reasons"] and reasons["run_id"]
             quarantined.add(interview_id)
+    # Nothing under interviews/ but the published copies (no stray assets of quarantined ones).
+    assert [k for k in objects if "/interviews/" in k and not k.startswith(tuple(bases))] == []
     # Exactly one interview.json per id, in one place.
     jsons = [k for k in objects if k.endswith("/interview.json")]
     assert len(jsons) == len(ids)
