@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_qode.sandbox.server import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
 QODE_CONN_ID = "qode_bench"
@@ -100,28 +102,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-
-
 @contextmanager
 def sandbox(dataset: Dataset) -> Iterator[str]:
     """The stand-in API in its own process; yields its base URL (``.../api/v1``)."""
-    from airflow_provider_qode.sandbox.server import run_sandbox_process
+    from airflow_provider_qode.sandbox.server import sandbox_process
 
-    proc, base_url = run_sandbox_process(dataset.sandbox_args(), timeout=600)
-    try:
+    with sandbox_process(dataset.sandbox_args(), timeout=600) as base_url:
         yield base_url
-    finally:
-        _stop(proc)
 
 
 @contextmanager
@@ -147,7 +134,7 @@ def moto_server() -> Iterator[str]:
                 time.sleep(0.2)
         yield endpoint
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def connection_env(base_url: str, s3_endpoint: str, **qode_extra: Any) -> dict[str, str]:

@@ -1008,6 +1008,19 @@ def run_sandbox_process(
     return proc, line
 
 
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Stop a server process politely (SIGTERM), then firmly, and close its pipes."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 @contextlib.contextmanager
 def sandbox_process(args: Sequence[str] = (), *, timeout: float = 60.0) -> Iterator[str]:
     """:func:`run_sandbox_process` as a context manager yielding the base URL."""
@@ -1015,12 +1028,4 @@ def sandbox_process(args: Sequence[str] = (), *, timeout: float = 60.0) -> Itera
     try:
         yield base_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        stop_process(proc)
