@@ -62,7 +62,10 @@ with DAG(
         """Log one table of what landed where; return the day's totals (small, for XCom)."""
         from airflow_provider_qode.operators.interviews import summary_table, total_summary
 
-        summaries = [s for s in summaries or [] if s]
+        # Indexed reads: iterating the lazy XCom sequence probes one offset past its end,
+        # which Airflow logs as an error.
+        summaries = [summaries[i] for i in range(len(summaries))] if summaries else []
+        summaries = [s for s in summaries if s]
         print(summary_table(summaries))
         return total_summary(summaries)
 

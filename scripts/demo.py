@@ -186,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
             print(run.stdout[-4000:], run.stderr[-4000:], sep="\n")
             raise SystemExit(f"airflow dags test failed (log: {WORK / 'dags_test.log'})")
         print(f"DAG run succeeded (log: {WORK / 'dags_test.log'})")
+        lines = (run.stdout + run.stderr).splitlines()
+        start = next((i for i, ln in enumerate(lines) if ln.startswith("partition ")), None)
+        if start is not None:  # the summarize task's table, as the DAG logged it
+            end = next(i for i in range(start, len(lines)) if lines[i].startswith("published="))
+            print("\nThe DAG's summary task logged:\n" + "\n".join(lines[start : end + 2]))
 
         keys = [
             obj["Key"]
