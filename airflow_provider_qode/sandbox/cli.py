@@ -33,8 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     net.add_argument("--token", default="sandbox-token", help="the bearer token to accept")
     net.add_argument("--replay-dir", help="serve DIR/<id>.json byte for byte instead of generating")
-    net.add_argument("--report-after-gets", type=int, default=None, metavar="N",
-                     help="created interviews turn REPORT_GENERATED after N GETs")  # fmt: skip
+    net.add_argument(
+        "--report-after-gets",
+        type=int,
+        default=None,
+        metavar="N",
+        help="created interviews turn REPORT_GENERATED after N GETs",
+    )
     net.add_argument("--no-asset-auth", action="store_true", help="serve assets without a token")
     net.add_argument("--prewarm", action="store_true", help="render every body before listening")
 

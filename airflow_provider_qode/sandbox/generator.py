@@ -49,25 +49,67 @@ DEFAULT_START_DATE: Final = date(2025, 11, 10)
 #: Get-details-only types; the create types below may appear too.
 DETAIL_ONLY_TYPES: Final = ("TURING_STEM", "TURING_NON_STEM")
 CREATE_INTERVIEW_TYPES: Final = (
-    "STEM", "NON_STEM", "SOFTWARE_ENGINEER", "DOCKER_INTERVIEW", "DATA_SCIENTIST",
-    "SENIOR_STAFF_ML", "RETAIL_OPERATOR", "FINANCIAL_EXPERT", "MATERIAL_EXPERT", "MEDICAL_EXPERT",
-    "BUSINESS_ANALYST", "MULTI_BUSINESS_ANALYST", "BUSINESS_ANALYST_MCQ",
-    "SOFTWARE_ENGINEER_CODING", "CODE_EVALUATOR", "DEVOPS_IAC", "JD_CLOUD_ENGINEER",
-    "LEGAL_EXPERT", "JD_MEDICAL_AI", "JD_PHYSICAL_AI", "JD_MATH_AI", "JD_CHEMISTRY_AI",
-    "JD_BIO_AI", "JD_SW_MCP",
-)  # fmt: skip
+    "STEM",
+    "NON_STEM",
+    "SOFTWARE_ENGINEER",
+    "DOCKER_INTERVIEW",
+    "DATA_SCIENTIST",
+    "SENIOR_STAFF_ML",
+    "RETAIL_OPERATOR",
+    "FINANCIAL_EXPERT",
+    "MATERIAL_EXPERT",
+    "MEDICAL_EXPERT",
+    "BUSINESS_ANALYST",
+    "MULTI_BUSINESS_ANALYST",
+    "BUSINESS_ANALYST_MCQ",
+    "SOFTWARE_ENGINEER_CODING",
+    "CODE_EVALUATOR",
+    "DEVOPS_IAC",
+    "JD_CLOUD_ENGINEER",
+    "LEGAL_EXPERT",
+    "JD_MEDICAL_AI",
+    "JD_PHYSICAL_AI",
+    "JD_MATH_AI",
+    "JD_CHEMISTRY_AI",
+    "JD_BIO_AI",
+    "JD_SW_MCP",
+)
 BUSINESS_ANALYST_TYPES: Final = frozenset(
     {"BUSINESS_ANALYST", "BUSINESS_ANALYST_MCQ", "MULTI_BUSINESS_ANALYST"}
 )
 CODING_TYPE: Final = "SOFTWARE_ENGINEER_CODING"
 STATUSES: Final = (
-    "SCHEDULED", "STARTED", "NO_SHOW", "CANDIDATE_DROP_OFF", "TECHNICAL_GLITCH",
-    "INTERVIEW_COMPLETED", "REPORT_GENERATED", "CANDIDATE_ABORTED",
-)  # fmt: skip
+    "SCHEDULED",
+    "STARTED",
+    "NO_SHOW",
+    "CANDIDATE_DROP_OFF",
+    "TECHNICAL_GLITCH",
+    "INTERVIEW_COMPLETED",
+    "REPORT_GENERATED",
+    "CANDIDATE_ABORTED",
+)
 LANGUAGES: Final = (
-    "en", "zh", "es", "fr", "de", "pt", "it", "nl", "ja", "ko",
-    "da", "no", "sv", "vi", "hi", "fi", "ms", "th", "ru", "id",
-)  # fmt: skip
+    "en",
+    "zh",
+    "es",
+    "fr",
+    "de",
+    "pt",
+    "it",
+    "nl",
+    "ja",
+    "ko",
+    "da",
+    "no",
+    "sv",
+    "vi",
+    "hi",
+    "fi",
+    "ms",
+    "th",
+    "ru",
+    "id",
+)
 VERSIONS: Final = ("no_ci_v1", "ci_v2", "pf_domain_v3", "pf_domain_3p_v4")
 REPORT_GENERATED: Final = "REPORT_GENERATED"
 
@@ -142,14 +184,38 @@ _PLAIN_TYPES: Final = [t for t in _TYPES if t not in BUSINESS_ANALYST_TYPES and 
 _FIRST: Final = ("Ana", "Bo", "Chen", "Dmitri", "Zoë", "Fatima", "Gabriel", "Hiro", "Ines", "Jon")
 _LAST: Final = ("Silva", "Okafor", "Müller", "Nguyen", "O'Brien", "Kowalski", "Sato", "Haddad")
 _DOMAINS: Final = (
-    "API Design", "Data & DB", "System Design", "Languages & Frameworks", "Performance",
-    "Cloud", "Security", "Testing", "DevOps", "Machine Learning", "Statistics",
-    "Stakeholder Management", "Algorithms", "Communication",
-)  # fmt: skip
+    "API Design",
+    "Data & DB",
+    "System Design",
+    "Languages & Frameworks",
+    "Performance",
+    "Cloud",
+    "Security",
+    "Testing",
+    "DevOps",
+    "Machine Learning",
+    "Statistics",
+    "Stakeholder Management",
+    "Algorithms",
+    "Communication",
+)
 _SKILLS: Final = (
-    "Kafka", "Redis", "SQL", "REST", "gRPC", "Python", "C++", "Rust", "Kubernetes",
-    "Terraform", "PyTorch", "Pandas", "Excel", "Spark", "Go",
-)  # fmt: skip
+    "Kafka",
+    "Redis",
+    "SQL",
+    "REST",
+    "gRPC",
+    "Python",
+    "C++",
+    "Rust",
+    "Kubernetes",
+    "Terraform",
+    "PyTorch",
+    "Pandas",
+    "Excel",
+    "Spark",
+    "Go",
+)
 _AGENT_KINDS: Final = (
     ("ai_researcher", "AI researcher"),
     ("domain_expert", "Subject Matter Expert"),
@@ -158,9 +224,15 @@ _AGENT_KINDS: Final = (
     ("communication_coach", "Communication coach"),
 )
 _CRITERIA: Final = (
-    "technical_depth", "problem_solving", "communication", "system_thinking",
-    "trade_offs", "code_quality", "clarity", "evidence_of_impact",
-)  # fmt: skip
+    "technical_depth",
+    "problem_solving",
+    "communication",
+    "system_thinking",
+    "trade_offs",
+    "code_quality",
+    "clarity",
+    "evidence_of_impact",
+)
 _WEIGHTS: Final[tuple[float, ...]] = (0.5, 1, 1.5, 2, 3, 4, 6)
 _LINES: Final = (
     "Can you walk me through a system you designed recently?",
@@ -369,9 +441,12 @@ def _render(spec: _Spec, sizes: PayloadSizes) -> dict[str, Any]:
     status = spec.status.upper()
     finished = status == REPORT_GENERATED
     attended = status in {
-        REPORT_GENERATED, "INTERVIEW_COMPLETED", "CANDIDATE_DROP_OFF", "TECHNICAL_GLITCH",
+        REPORT_GENERATED,
+        "INTERVIEW_COMPLETED",
+        "CANDIDATE_DROP_OFF",
+        "TECHNICAL_GLITCH",
         "CANDIDATE_ABORTED",
-    }  # fmt: skip
+    }
     itype = spec.interview_type
     sub_type = spec.role_title if itype in DETAIL_ONLY_TYPES else None
     doc: dict[str, Any] = {
