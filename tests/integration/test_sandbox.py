@@ -213,7 +213,7 @@ def test_latency_is_added_without_blocking_other_requests(sandbox_factory):
     import asyncio
 
     elapsed = asyncio.run(fetch_all())
-    assert 0.2 <= elapsed < 1.5  # 20 requests x 200 ms would take 4 s if they queued
+    assert 0.2 <= elapsed < 3.0  # 20 requests x 200 ms would take 4 s if they queued
 
 
 def test_fault_admin_refuses_nonsense(sandbox_reset):
