@@ -268,6 +268,25 @@ def _iso(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: Keys that only the report fills: null (in this order) until an interview is assessed.
+_REPORT_KEYS = (
+    "agent_response_summary",
+    "aggregated_score",
+    "result",
+    "total_core_domains",
+    "covered_core_domains",
+    "uncovered_domains",
+    "language_proficiency",
+    "code_task_result",
+    "identity_screenshot_path",
+    "skills",
+    "overall_score_ci",
+    "grading_rubric_result",
+    "assessment_version",
+    "latency_analysis",
+)
+
+
 def _hms(ms: int) -> str:
     hours, rest = divmod(ms, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
@@ -471,27 +490,8 @@ def _render(spec: _Spec, sizes: PayloadSizes) -> dict[str, Any]:
         },
     }
     if not attended:
-        doc.update(
-            summary=None,
-            duration=None,
-            black_screen_periods=None,
-            agent_response_summary=None,
-            aggregated_score=None,
-            result=None,
-            total_core_domains=None,
-            covered_core_domains=None,
-            uncovered_domains=None,
-            language_proficiency=None,
-            code_task_result=None,
-            identity_screenshot_path=None,
-            skills=None,
-            overall_score_ci=None,
-            grading_rubric_result=None,
-            assessment_version=None,
-            latency_analysis=None,
-            status=spec.status,
-            timestamp=_iso(spec.timestamp),
-        )
+        doc.update(dict.fromkeys(("summary", "duration", "black_screen_periods")))
+        doc.update(dict.fromkeys(_REPORT_KEYS), status=spec.status, timestamp=_iso(spec.timestamp))
         return doc
 
     duration = spec.duration
@@ -531,24 +531,8 @@ def _render(spec: _Spec, sizes: PayloadSizes) -> dict[str, Any]:
     doc["black_screen_periods"] = periods
 
     if not finished:
-        doc.update(
-            agent_response_summary=None,
-            aggregated_score=None,
-            result=None,
-            total_core_domains=None,
-            covered_core_domains=None,
-            uncovered_domains=None,
-            language_proficiency=None,
-            code_task_result=None,
-            identity_screenshot_path=f"assets/identity/{spec.interview_id}.png",
-            skills=None,
-            overall_score_ci=None,
-            grading_rubric_result=None,
-            assessment_version=None,
-            latency_analysis=None,
-            status=spec.status,
-            timestamp=_iso(spec.timestamp),
-        )
+        doc.update(dict.fromkeys(_REPORT_KEYS), status=spec.status, timestamp=_iso(spec.timestamp))
+        doc["identity_screenshot_path"] = f"assets/identity/{spec.interview_id}.png"
         return doc
 
     with_ci = spec.version != "no_ci_v1"
