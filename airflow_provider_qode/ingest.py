@@ -186,11 +186,12 @@ class ChunkIngestor:
             else:
                 usable.append(interview_id)
 
-        # While the chunk is fetched (latency-bound, the CPU mostly idle), read each id's index
-        # document ahead: both publish and quarantine need it, whatever the verdict.
+        # A store without conditional PUT needs each id's index read before its first write:
+        # read them while the chunk is fetched. With it, new ids (most) need no read at all.
         with ThreadPoolExecutor(max_workers=self.s3_concurrency) as prefetch:
-            for interview_id in usable:
-                prefetch.submit(self.writer.prefetch_index, interview_id)
+            if not self.writer.conditional_writes:
+                for interview_id in usable:
+                    prefetch.submit(self.writer.prefetch_index, interview_id)
             results = fetch_chunk(self.hook, usable)
         self.summary.seconds["fetch"] = time.perf_counter() - started
 

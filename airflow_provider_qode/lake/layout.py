@@ -9,6 +9,7 @@ and the writer, the docs and downstream readers agree on one layout::
     <prefix>/_index/<interview_id>.json
     <prefix>/_manifests/<dag_id>/<run_id>/<chunk>.json
     <prefix>/_quality/<dag_id>/<run_id>/<chunk>.json + .html
+    <prefix>/_probes/<token>     (for a moment: the writer's conditional-write probe)
 
 ``dt`` is the UTC date of the interview's own ``timestamp`` (never the run date), so the same
 interview lands at the same key whenever it is fetched.
@@ -282,6 +283,10 @@ class LakeLayout:
             f"{self.prefix}_manifests/{key_segment(dag_id)}/{key_segment(run_id)}/"
             f"{key_segment(chunk)}.json"
         )
+
+    def probe_key(self, token: str) -> str:
+        """A scratch key the writer creates and deletes at once to learn what the store can do."""
+        return f"{self.prefix}_probes/{key_segment(token)}"
 
     def quality_keys(self, dag_id: str, run_id: str, chunk: object) -> tuple[str, str]:
         """``(json key, html key)`` of one chunk's quality report."""

@@ -7,7 +7,10 @@ How an interview is published (each step safe to crash after; a rerun finishes t
 
 1. :meth:`LakeWriter.plan` computes its directory from its timestamp and role, and, when that
    directory is new for the interview, records it in ``_index/<id>.json`` as ``pending`` *before*
-   anything is written there, so a crashed attempt can always be found and cleaned up.
+   anything is written there, so a crashed attempt can always be found and cleaned up. For an id
+   never seen, that record is created with a conditional PUT (``If-None-Match: *``) and no read
+   first; only when the index exists (the PUT is refused) is it read. Stores that ignore the
+   condition are detected once per writer (a probe key) and get read-then-write instead.
 2. The caller streams the assets into that directory (:meth:`LakeWriter.put_asset_stream`).
 3. :meth:`LakeWriter.publish` writes ``interview.json`` last, so a reader that sees the JSON sees
    every asset; then the index, now pointing at the new copy and listing every directory still to
@@ -40,8 +43,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import mimetypes
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -84,6 +89,10 @@ INVALID_ID_PREFIX = "_invalid-id-"
 #: Pooled S3 connections of a writer built by :meth:`LakeWriter.from_conn_id` (at least).
 MIN_POOL_CONNECTIONS = 64
 _NOT_PREFETCHED: Any = object()
+#: What S3 (and moto, MinIO) answer when ``If-None-Match: *`` finds the key, or races a write.
+_CONDITION_FAILED = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+
+log = logging.getLogger(__name__)
 
 PUBLISHED = "published"
 QUARANTINED = "quarantined"
@@ -193,7 +202,8 @@ class LakeWriter:
 
     ``s3`` is an Airflow ``S3Hook`` (its connection, endpoint and credentials are used through
     ``get_conn()``) or a boto3 S3 client. The boto3 client is thread-safe and shared by all
-    threads; the writer's own state is guarded by locks.
+    threads; the writer's own state is guarded by locks. ``conditional_writes``: None probes the
+    store once; False forces read-then-write for stores known to ignore ``If-None-Match``.
     """
 
     def __init__(
@@ -209,6 +219,7 @@ class LakeWriter:
         role_fields: Sequence[str] = DEFAULT_ROLE_FIELDS,
         part_size: int = DEFAULT_PART_SIZE,
         now: Callable[[], datetime] | None = None,
+        conditional_writes: bool | None = None,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
@@ -230,6 +241,8 @@ class LakeWriter:
         self._prefetched: dict[str, Any] = {}
         self._entries: list[ManifestEntry] = []
         self._deleted: list[str] = []
+        #: None until probed (:attr:`conditional_writes`); True/False given skip the probe.
+        self._conditional: bool | None = conditional_writes
 
     @classmethod
     def from_conn_id(
@@ -291,11 +304,51 @@ class LakeWriter:
         kind: str,
         interview_id: str | None,
         content_type: str = "application/json",
+        create: bool = False,
     ) -> WrittenObject:
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        """One PUT, recorded for the manifest; ``create``: only if the key does not exist yet."""
+        condition: dict[str, Any] = {"IfNoneMatch": "*"} if create else {}
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, **condition
+        )
         written = WrittenObject(key, len(body), _sha256(body))
         self._record(ManifestEntry(key, written.size, written.sha256, verdict, kind, interview_id))
         return written
+
+    @property
+    def conditional_writes(self) -> bool:
+        """Whether the store honours ``If-None-Match: *`` on PUT (probed once, on first use).
+
+        A store that ignored it would let a new id's pending record overwrite a live index, so
+        anything but a refusal of the second PUT of a probe key counts as unsupported.
+        """
+        with self._lock:
+            if self._conditional is not None:
+                return self._conditional
+        supported = self._probe_conditional_put()
+        with self._lock:
+            if self._conditional is None:
+                self._conditional = supported
+                log.info(
+                    "s3://%s: conditional PUT %s",
+                    self.bucket,
+                    "supported: new ids need no index read"
+                    if supported
+                    else "not honoured: reading each index before writing it",
+                )
+            return self._conditional
+
+    def _probe_conditional_put(self) -> bool:
+        key = self.layout.probe_key(f"conditional-put-{uuid.uuid4().hex}")
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"", IfNoneMatch="*")
+        except ClientError as exc:
+            return _condition_failed(exc)
+        finally:
+            with contextlib.suppress(Exception):  # a leftover probe is harmless
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+        return False
 
     def read_index(self, interview_id: str) -> dict[str, Any] | None:
         """The ``_index/<id>.json`` document, or None if the interview was never seen."""
@@ -334,27 +387,40 @@ class LakeWriter:
         with self._lock:
             self._prefetched[interview_id] = doc
 
-    def _take_index(self, interview_id: str) -> dict[str, Any] | None:
-        """The prefetched index document of ``interview_id`` if any (once), else a fresh read."""
+    def _take_prefetched(self, interview_id: str) -> Any:
+        """The prefetched index document of ``interview_id`` (once), else ``_NOT_PREFETCHED``."""
         with self._lock:
             doc = self._prefetched.pop(interview_id, _NOT_PREFETCHED)
-        if doc is _NOT_PREFETCHED:
-            return self.read_index(interview_id)
         if isinstance(doc, Exception):
             raise doc
         return doc
 
-    def _write_index(self, interview_id: str, doc: dict[str, Any], verdict: str) -> None:
+    def _take_index(self, interview_id: str) -> dict[str, Any] | None:
+        """The prefetched index document of ``interview_id`` if any (once), else a fresh read."""
+        doc = self._take_prefetched(interview_id)
+        return self.read_index(interview_id) if doc is _NOT_PREFETCHED else doc
+
+    def _write_index(
+        self, interview_id: str, doc: dict[str, Any], verdict: str, *, create: bool = False
+    ) -> bool:
+        """Write the index document; with ``create``, only if none exists (False if one does)."""
         with self._lock:
             self._prefetched.pop(interview_id, None)
         doc["updated_at"] = self._timestamp()
-        self._put(
-            self.layout.index_key(interview_id),
-            _json_bytes(doc),
-            verdict=verdict,
-            kind="index",
-            interview_id=interview_id,
-        )
+        try:
+            self._put(
+                self.layout.index_key(interview_id),
+                _json_bytes(doc),
+                verdict=verdict,
+                kind="index",
+                interview_id=interview_id,
+                create=create,
+            )
+        except ClientError as exc:
+            if create and _condition_failed(exc):
+                return False
+            raise
+        return True
 
     def _check_owned_dir(self, interview_id: str, directory: str) -> None:
         """Refuse to delete anything but one directory of this very interview (index is input)."""
@@ -485,23 +551,40 @@ class LakeWriter:
         role = role_of(interview, self.role_fields)
         base = self.layout.interview_base(interview_id, dt, role)
         with self._id_lock(interview_id):
-            index = self._take_index(interview_id)
-            dirty = False
-            if index is None:
-                index = self._empty_index(interview_id)
-                index["pending"] = [base]
-                self._write_index(interview_id, index, PENDING)
-            elif index.get("state") == PUBLISHED and index.get("base") == base:
-                pass
-            elif base in index["pending"]:
-                dirty = True
+            index = self._take_prefetched(interview_id)
+            if index is _NOT_PREFETCHED and self.conditional_writes:
+                # Most ids are new: create their pending record without reading first.
+                created = self._new_index(interview_id, pending=[base])
+                if self._write_index(interview_id, created, PENDING, create=True):
+                    index, dirty = created, False
+                else:
+                    index, dirty = self._record_pending(
+                        interview_id, self.read_index(interview_id), base
+                    )
             else:
-                index["pending"] = sorted({*index["pending"], base})
-                self._write_index(interview_id, index, PENDING)
+                if index is _NOT_PREFETCHED:
+                    index = self.read_index(interview_id)
+                index, dirty = self._record_pending(interview_id, index, base)
             plan = PublishPlan(interview_id, dt, role, base, self.layout.interview_key(base), dirty)
             with self._lock:
                 self._plans[interview_id] = _Planned(plan, index)
         return plan
+
+    def _record_pending(
+        self, interview_id: str, index: dict[str, Any] | None, base: str
+    ) -> tuple[dict[str, Any], bool]:
+        """Note ``base`` in the index unless it is already there; True if it is dirty."""
+        if index is None:
+            index = self._new_index(interview_id, pending=[base])
+            self._write_index(interview_id, index, PENDING)
+            return index, False
+        if index.get("state") == PUBLISHED and index.get("base") == base:
+            return index, False
+        if base in index["pending"]:
+            return index, True  # an earlier attempt wrote here and never finished
+        index["pending"] = sorted({*index["pending"], base})
+        self._write_index(interview_id, index, PENDING)
+        return index, False
 
     def publish(
         self,
@@ -524,7 +607,7 @@ class LakeWriter:
             self.plan(interview_id, interview)
             with self._lock:
                 planned = self._plans.pop(interview_id)
-        plan, old = planned.plan, planned.index or self._empty_index(interview_id)
+        plan, old = planned.plan, planned.index or self._new_index(interview_id)
         asset_prefix = f"{plan.base}assets/"
         for asset in assets:
             if not asset.key.startswith(asset_prefix):
@@ -571,7 +654,7 @@ class LakeWriter:
             # Assets the new JSON no longer has go before the index forgets them: a crash
             # here leaves them listed in the old index, so the rerun still finds them.
             removed = self._delete_keys(k for k in old_assets if k not in new_assets)
-            index = self._empty_index(interview_id)
+            index = self._new_index(interview_id)
             index.update(
                 state=PUBLISHED,
                 key=plan.key,
@@ -672,7 +755,7 @@ class LakeWriter:
 
             with self._lock:
                 self._plans.pop(safe_id, None)
-            index = index or self._empty_index(safe_id)
+            index = index or self._new_index(safe_id)
             stale_dirs = set(index["pending"])
             if index.get("quarantine"):
                 stale_dirs.add(index["quarantine"]["base"])
@@ -702,7 +785,7 @@ class LakeWriter:
             id_text, safe_id, key, reasons_key, sha, size, published_key, tuple(removed)
         )
 
-    def _empty_index(self, interview_id: str) -> dict[str, Any]:
+    def _new_index(self, interview_id: str, pending: list[str] | None = None) -> dict[str, Any]:
         return {
             "interview_id": interview_id,
             "state": PENDING,
@@ -717,7 +800,7 @@ class LakeWriter:
             "run_id": None,
             "dag_id": None,
             "quarantine": None,
-            "pending": [],
+            "pending": pending or [],
         }
 
     # --- reports and manifest ------------------------------------------------------------------
@@ -784,3 +867,10 @@ class LakeWriter:
             Bucket=self.bucket, Key=key, Body=_json_bytes(doc), ContentType="application/json"
         )
         return key
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    """True when S3 refused a conditional write because of its condition (not for any error)."""
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return error.get("Code") in _CONDITION_FAILED or status in (409, 412)

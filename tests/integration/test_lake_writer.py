@@ -61,6 +61,31 @@ def index_doc(s3_client, bucket: str, interview_id: str = IID) -> dict:
     return json.loads(body(s3_client, bucket, f"{PREFIX}/_index/{interview_id}.json"))
 
 
+def _drop_condition(request, **_: object) -> None:
+    """Send PUTs without ``If-None-Match``: what a store that ignores the header would see."""
+    if "If-None-Match" in request.headers:
+        del request.headers["If-None-Match"]
+
+
+@pytest.fixture(autouse=True, params=["honoured", "ignored"])
+def store(request, s3_client) -> str:
+    """Every writer test runs against a store honouring ``If-None-Match`` and one ignoring it."""
+    if request.param == "ignored":
+        s3_client.meta.events.register("before-sign.s3.PutObject", _drop_condition)
+    return request.param
+
+
+def s3_calls(client) -> list[tuple[str, str]]:
+    """Every S3 request ``client`` sends from now on, as ``(operation, key)``, in order."""
+    calls: list[tuple[str, str]] = []
+
+    def note(params, model, **_: object) -> None:
+        calls.append((model.name, params.get("Key", "")))
+
+    client.meta.events.register("before-parameter-build.s3", note)
+    return calls
+
+
 def make_writer(client, bucket: str, run: str = "run-1", **kwargs) -> LakeWriter:
     kwargs.setdefault("run_date", "2025-11-23")
     return LakeWriter(
@@ -112,6 +137,43 @@ def test_publish_writes_exactly_the_expected_keys(s3_client, s3_bucket):
     assert (index["sha256"], index["size"], index["run_id"]) == (sha(raw), len(raw), "run-1")
     assert index["assets"] == [{"key": asset_key, "size": 9, "sha256": sha(b"PNG-bytes")}]
     assert index["pending"] == [] and index["quarantine"] is None and index["published_at"]
+
+
+def test_the_store_is_probed_once_for_conditional_writes(s3_client, s3_bucket, store):
+    writer = make_writer(s3_client, s3_bucket)
+    calls = s3_calls(s3_client)
+    assert writer.conditional_writes is (store == "honoured")
+    assert writer.conditional_writes is (store == "honoured")
+    assert [op for op, _ in calls] == ["PutObject", "PutObject", "DeleteObject"]
+    assert all_keys(s3_client, s3_bucket) == set()  # the probe key is gone
+
+
+def test_a_new_id_is_published_without_reading_its_index(s3_client, s3_bucket, store):
+    raw, interview = payload()
+    writer = make_writer(s3_client, s3_bucket, conditional_writes=store == "honoured")
+    calls = s3_calls(s3_client)
+    result = publish_with_asset(writer, raw, interview)
+    index_key = f"{PREFIX}/_index/{IID}.json"
+    writes = [
+        ("PutObject", index_key),  # pending, before anything lands in the directory
+        ("PutObject", result.assets[0].key),
+        ("PutObject", result.key),
+        ("PutObject", index_key),  # published
+    ]
+    reads = [] if store == "honoured" else [("GetObject", index_key)]
+    assert calls == reads + writes
+
+
+def test_an_existing_index_is_read_when_its_create_is_refused(s3_client, s3_bucket, store):
+    raw, interview = payload()
+    publish_with_asset(make_writer(s3_client, s3_bucket), raw, interview)
+    writer = make_writer(s3_client, s3_bucket, run="run-2", conditional_writes=store == "honoured")
+    calls = s3_calls(s3_client)
+    assert publish_with_asset(writer, raw, interview).unchanged
+    index_key = f"{PREFIX}/_index/{IID}.json"
+    refused = [("PutObject", index_key)] if store == "honoured" else []
+    assert calls[: len(refused) + 1] == [*refused, ("GetObject", index_key)]
+    assert ("PutObject", index_key) not in calls[len(refused) :]  # nothing changed: no rewrite
 
 
 def test_publish_without_plan_or_assets(s3_client, s3_bucket):
