@@ -219,6 +219,11 @@ class ChunkIngestor:
         self.summary.seconds["validate"] = time.perf_counter() - gate_started
 
         land_started = time.perf_counter()
+        self.writer.begin(
+            (verdict.requested_id or verdict.interview_id, item.interview)
+            for verdict, item in zip(verdicts.interviews, batch, strict=True)
+            if verdict.published and item.interview is not None
+        )
         with ThreadPoolExecutor(max_workers=self.s3_concurrency) as pool:
             futures = [
                 pool.submit(self._land, verdict, item.raw, item.interview)

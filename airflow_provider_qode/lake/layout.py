@@ -9,6 +9,7 @@ and the writer, the docs and downstream readers agree on one layout::
     <prefix>/_index/<interview_id>.json
     <prefix>/_manifests/<dag_id>/<run_id>/<chunk>.json
     <prefix>/_quality/<dag_id>/<run_id>/<chunk>.json + .html
+    <prefix>/_journal/<dag_id>/<run_id>/<chunk>/<attempt>.json   (while a chunk lands)
     <prefix>/_probes/<token>     (for a moment: the writer's conditional-write probe)
 
 ``dt`` is the UTC date of the interview's own ``timestamp`` (never the run date), so the same
@@ -283,6 +284,15 @@ class LakeLayout:
             f"{self.prefix}_manifests/{key_segment(dag_id)}/{key_segment(run_id)}/"
             f"{key_segment(chunk)}.json"
         )
+
+    @property
+    def journal_prefix(self) -> str:
+        return f"{self.prefix}_journal/"
+
+    def journal_key(self, dag_id: str, run_id: str, chunk: object, attempt: str) -> str:
+        """One landing attempt's list of the directories it may write (see the writer)."""
+        run = f"{key_segment(dag_id)}/{key_segment(run_id)}/{key_segment(chunk)}"
+        return f"{self.journal_prefix}{run}/{key_segment(attempt)}.json"
 
     def probe_key(self, token: str) -> str:
         """A scratch key the writer creates and deletes at once to learn what the store can do."""

@@ -5,17 +5,26 @@ threads of a pool. The layout is in :mod:`airflow_provider_qode.lake.layout`.
 
 How an interview is published (each step safe to crash after; a rerun finishes the job):
 
-1. :meth:`LakeWriter.plan` computes its directory from its timestamp and role, and, when that
-   directory is new for the interview, records it in ``_index/<id>.json`` as ``pending`` *before*
-   anything is written there, so a crashed attempt can always be found and cleaned up. For an id
-   never seen, that record is created with a conditional PUT (``If-None-Match: *``) and no read
-   first; only when the index exists (the PUT is refused) is it read. Stores that ignore the
-   condition are detected once per writer (a probe key) and get read-then-write instead.
+1. Every directory is recorded *before* anything is written there, so a crashed attempt can
+   always be found and cleaned up. A chunk records all of its directories at once in a journal,
+   ``_journal/<dag>/<run>/<chunk>/<attempt>.json`` (:meth:`LakeWriter.begin`), deleted when every
+   id in it is final. Without a journal, :meth:`LakeWriter.plan` records the directory in the
+   id's index under ``pending``, created with a conditional PUT when the id is new.
 2. The caller streams the assets into that directory (:meth:`LakeWriter.put_asset_stream`).
 3. :meth:`LakeWriter.publish` writes ``interview.json`` last, so a reader that sees the JSON sees
    every asset; then the index, now pointing at the new copy and listing every directory still to
    remove (an older copy after a move, a quarantine copy, an abandoned attempt); then removes
    those (JSON first, so a reader never sees a JSON without its assets); then clears the list.
+
+For a journaled id the JSON and the index are first written with ``If-None-Match: *``: a new id
+costs three requests (assets, JSON, index) and no read. When either already exists the index is
+read and step 3 runs as above, so a rerun of identical bytes still rewrites nothing but the
+assets. Conditional writes are probed once per writer (a scratch key under ``_probes/``); on a
+store that ignores them there is no journal, and each index is read before it is written.
+
+A journal left by an attempt that never finished is read by every later chunk: its directories
+join the ``pending`` list of those ids when they come by again, and it is deleted by the chunk
+that makes the last of its ids final.
 
 The index document (``_index/<id>.json``) says where the interview is now: ``state``
 (``published``, ``quarantined``, or ``pending`` before a first publish), ``key``, ``base``,
@@ -25,8 +34,7 @@ The index document (``_index/<id>.json``) says where the interview is now: ``sta
 only when ``state`` is ``published``.
 
 Every cleanup reads one known directory of one interview, never the whole bucket. The index is
-read once per interview and written only when something changes: a rerun that finds the same
-bytes at the same key rewrites nothing but the assets it was given.
+read at most once per interview and written only when something changes.
 
 Quarantine keeps the last good version: an interview published earlier and failing now keeps its
 published copy; the failing bytes and reasons go to ``quarantine/dt=<run date>/<id>/`` and the
@@ -41,6 +49,7 @@ tasks) must not handle the same id at the same time, which holds as DAG chunks h
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -181,6 +190,8 @@ class QuarantineResult:
 class _Planned:
     plan: PublishPlan
     index: dict[str, Any] | None = field(default=None)
+    #: In this writer's chunk journal: the index was neither read nor written yet.
+    journaled: bool = False
 
 
 def _sha256(data: bytes) -> str:
@@ -243,6 +254,14 @@ class LakeWriter:
         self._deleted: list[str] = []
         #: None until probed (:attr:`conditional_writes`); True/False given skip the probe.
         self._conditional: bool | None = conditional_writes
+        #: The chunk journal (:meth:`begin`): id -> directory, and its key once written.
+        self._journaled: dict[str, str] = {}
+        self._journal_key: str | None = None
+        #: Journals of earlier attempts that never finished: id -> directories, key -> ids.
+        self._leftover: dict[str, set[str]] = {}
+        self._leftover_journals: dict[str, set[str]] = {}
+        #: Ids whose index is final (published or quarantined, nothing pending).
+        self._done: set[str] = set()
 
     @classmethod
     def from_conn_id(
@@ -407,15 +426,19 @@ class LakeWriter:
         with self._lock:
             self._prefetched.pop(interview_id, None)
         doc["updated_at"] = self._timestamp()
+        return self._put_or_refused(
+            self.layout.index_key(interview_id),
+            _json_bytes(doc),
+            verdict=verdict,
+            kind="index",
+            interview_id=interview_id,
+            create=create,
+        )
+
+    def _put_or_refused(self, key: str, body: bytes, *, create: bool, **entry: Any) -> bool:
+        """:meth:`_put`; False when ``create`` and the key exists (the store refused the PUT)."""
         try:
-            self._put(
-                self.layout.index_key(interview_id),
-                _json_bytes(doc),
-                verdict=verdict,
-                kind="index",
-                interview_id=interview_id,
-                create=create,
-            )
+            self._put(key, body, create=create, **entry)
         except ClientError as exc:
             if create and _condition_failed(exc):
                 return False
@@ -540,6 +563,80 @@ class LakeWriter:
 
     # --- publish -------------------------------------------------------------------------------
 
+    def begin(self, interviews: Iterable[tuple[str, Interview]]) -> int:
+        """Journal where this chunk's interviews will go, in one object, before landing any.
+
+        With the journal standing in for each id's pending record, a new id costs three S3
+        requests (assets, JSON, index; the last two conditional) instead of four. Call it once,
+        before :meth:`plan`, with the interviews about to be published; returns how many were
+        journaled (0 on a store without conditional writes, where per-id records are used).
+        Journals left by attempts that never finished are read here; their directories are
+        cleaned as the ids come by, and each is deleted once all its ids are final.
+        """
+        if self._journal_key is not None:
+            raise RuntimeError("begin() may be called once per writer")
+        if not self.conditional_writes:
+            return 0
+        self._read_leftover_journals()
+        entries: dict[str, str] = {}
+        for interview_id, interview in interviews:
+            if interview_id in self._leftover or interview_id_problem(interview_id):
+                continue  # per-id records: these need their index read first anyway
+            try:
+                base = self.layout.interview_base_for(interview_id, interview, self.role_fields)
+            except ValueError:
+                continue  # no usable timestamp: plan() raises it when the caller gets there
+            entries[interview_id] = base
+        self._journal_key = self.layout.journal_key(
+            self.dag_id, self.run_id, self.chunk, uuid.uuid4().hex
+        )
+        if entries:
+            doc = {
+                "dag_id": self.dag_id,
+                "run_id": self.run_id,
+                "chunk": self.chunk,
+                "written_at": self._timestamp(),
+                "directories": entries,
+            }
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._journal_key,
+                Body=_json_bytes(doc),
+                ContentType="application/json",
+            )
+            self._journaled = entries
+        return len(entries)
+
+    def _read_leftover_journals(self) -> None:
+        for key in self._list_dir(self.layout.journal_prefix):
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            try:
+                directories = json.loads(body)["directories"]
+                pairs = [(str(i), str(d)) for i, d in directories.items()]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise LakeError(
+                    f"s3://{self.bucket}/{key} is not a chunk journal; inspect or delete it"
+                ) from None
+            self._leftover_journals[key] = {i for i, _ in pairs}
+            for interview_id, directory in pairs:
+                self._leftover.setdefault(interview_id, set()).add(directory)
+
+    def _finished(self, interview_id: str) -> None:
+        with self._lock:
+            self._done.add(interview_id)
+
+    def _close_journals(self) -> list[str]:
+        """Delete this chunk's journal and every leftover one whose ids are all final now."""
+        with self._lock:
+            done = set(self._done)
+        journals = dict(self._leftover_journals)
+        if self._journaled and self._journal_key:
+            journals[self._journal_key] = set(self._journaled)
+        closed = [key for key, ids in journals.items() if ids <= done]
+        for key in closed:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        return closed
+
     def plan(self, interview_id: str, interview: Interview) -> PublishPlan:
         """Where ``interview`` goes; records the directory in the index before it is written to.
 
@@ -550,9 +647,16 @@ class LakeWriter:
         dt = interview_date(interview.timestamp)
         role = role_of(interview, self.role_fields)
         base = self.layout.interview_base(interview_id, dt, role)
+        key = self.layout.interview_key(base)
         with self._id_lock(interview_id):
+            if self._journaled.get(interview_id) == base:
+                plan = PublishPlan(interview_id, dt, role, base, key)
+                with self._lock:
+                    self._plans[interview_id] = _Planned(plan, journaled=True)
+                return plan
+            leftover = self._leftover.get(interview_id, set())
             index = self._take_prefetched(interview_id)
-            if index is _NOT_PREFETCHED and self.conditional_writes:
+            if index is _NOT_PREFETCHED and self.conditional_writes and not leftover:
                 # Most ids are new: create their pending record without reading first.
                 created = self._new_index(interview_id, pending=[base])
                 if self._write_index(interview_id, created, PENDING, create=True):
@@ -564,8 +668,12 @@ class LakeWriter:
             else:
                 if index is _NOT_PREFETCHED:
                     index = self.read_index(interview_id)
+                if leftover:  # directories an unfinished attempt journaled: clean them too
+                    index = index or self._new_index(interview_id)
+                    index["pending"] = sorted({*index["pending"], *leftover})
                 index, dirty = self._record_pending(interview_id, index, base)
-            plan = PublishPlan(interview_id, dt, role, base, self.layout.interview_key(base), dirty)
+                dirty = dirty or base in leftover
+            plan = PublishPlan(interview_id, dt, role, base, key, dirty)
             with self._lock:
                 self._plans[interview_id] = _Planned(plan, index)
         return plan
@@ -607,15 +715,39 @@ class LakeWriter:
             self.plan(interview_id, interview)
             with self._lock:
                 planned = self._plans.pop(interview_id)
-        plan, old = planned.plan, planned.index or self._new_index(interview_id)
+        plan = planned.plan
         asset_prefix = f"{plan.base}assets/"
         for asset in assets:
             if not asset.key.startswith(asset_prefix):
                 raise ValueError(f"asset {asset.key!r} is not under {asset_prefix!r}")
         sha, size = _sha256(raw), len(raw)
         new_assets = {a.key: a for a in assets}
+        for asset in assets:
+            self._record(
+                ManifestEntry(asset.key, asset.size, asset.sha256, PUBLISHED, "asset", interview_id)
+            )
 
+        result = functools.partial(
+            PublishResult, interview_id, plan.key, plan.dt, plan.role, sha, size, tuple(assets)
+        )
         with self._id_lock(interview_id):
+            dirty, json_written = plan.dirty, False
+            if planned.journaled:
+                # The chunk journal covers this directory: write the JSON and create the index
+                # only if absent, and read the index only when one of them is already there.
+                json_written = self._put_json(plan.key, raw, interview_id, create=True)
+                if json_written:
+                    index = self._published_index(plan, sha, size, assets, pending=[])
+                    if self._write_index(interview_id, index, PUBLISHED, create=True):
+                        self._finished(interview_id)
+                        return result(False)
+                old = self.read_index(interview_id) or self._new_index(interview_id)
+                in_place = old.get("state") == PUBLISHED and old.get("base") == plan.base
+                # A JSON there that the index does not own: an attempt that never finished.
+                dirty = not json_written and not in_place
+            else:
+                old = planned.index or self._new_index(interview_id)
+
             was_published = old.get("state") == PUBLISHED
             same_place = was_published and old.get("base") == plan.base
             old_assets: dict[str, str] = (
@@ -629,66 +761,67 @@ class LakeWriter:
             stale_dirs.discard(plan.base)
             unchanged = (
                 same_place
+                and not json_written
                 and old.get("sha256") == sha
                 and old_assets == {k: a.sha256 for k, a in new_assets.items()}
                 and not stale_dirs
-                and not plan.dirty
+                and not dirty
             )
-            for asset in assets:
-                self._record(
-                    ManifestEntry(
-                        asset.key, asset.size, asset.sha256, PUBLISHED, "asset", interview_id
-                    )
-                )
             if unchanged:
                 self._record(
                     ManifestEntry(
                         plan.key, size, sha, PUBLISHED, "interview", interview_id, "unchanged"
                     )
                 )
-                return PublishResult(
-                    interview_id, plan.key, plan.dt, plan.role, sha, size, tuple(assets), True
-                )
+                self._finished(interview_id)
+                return result(True)
 
-            self._put(plan.key, raw, verdict=PUBLISHED, kind="interview", interview_id=interview_id)
+            if not json_written:
+                self._put_json(plan.key, raw, interview_id)
             # Assets the new JSON no longer has go before the index forgets them: a crash
             # here leaves them listed in the old index, so the rerun still finds them.
             removed = self._delete_keys(k for k in old_assets if k not in new_assets)
-            index = self._new_index(interview_id)
-            index.update(
-                state=PUBLISHED,
-                key=plan.key,
-                base=plan.base,
-                dt=plan.dt,
-                role=plan.role,
-                sha256=sha,
-                size=size,
-                assets=[asdict(a) for a in assets],
-                published_at=self._timestamp(),
-                run_id=self.run_id,
-                dag_id=self.dag_id,
-                pending=sorted(stale_dirs),
-            )
+            index = self._published_index(plan, sha, size, assets, pending=sorted(stale_dirs))
             self._write_index(interview_id, index, PUBLISHED)
 
-            if plan.dirty:
+            if dirty:
                 keep = frozenset({plan.key, *new_assets})
                 removed += self._remove_dirs(interview_id, [plan.base], keep)
             removed += self._remove_dirs(interview_id, stale_dirs)
             if stale_dirs:
                 index["pending"] = []
                 self._write_index(interview_id, index, PUBLISHED)
-        return PublishResult(
-            interview_id,
-            plan.key,
-            plan.dt,
-            plan.role,
-            sha,
-            size,
-            tuple(assets),
-            False,
-            tuple(removed),
+            self._finished(interview_id)
+        return result(False, tuple(removed))
+
+    def _put_json(self, key: str, raw: bytes, interview_id: str, *, create: bool = False) -> bool:
+        return self._put_or_refused(
+            key, raw, verdict=PUBLISHED, kind="interview", interview_id=interview_id, create=create
         )
+
+    def _published_index(
+        self,
+        plan: PublishPlan,
+        sha: str,
+        size: int,
+        assets: Sequence[WrittenObject],
+        pending: list[str],
+    ) -> dict[str, Any]:
+        index = self._new_index(plan.interview_id, pending=pending)
+        index.update(
+            state=PUBLISHED,
+            key=plan.key,
+            base=plan.base,
+            dt=plan.dt,
+            role=plan.role,
+            sha256=sha,
+            size=size,
+            assets=[asdict(a) for a in assets],
+            published_at=self._timestamp(),
+            run_id=self.run_id,
+            dag_id=self.dag_id,
+        )
+        return index
 
     # --- quarantine ----------------------------------------------------------------------------
 
@@ -756,7 +889,9 @@ class LakeWriter:
             with self._lock:
                 self._plans.pop(safe_id, None)
             index = index or self._new_index(safe_id)
-            stale_dirs = set(index["pending"])
+            stale_dirs = set(index["pending"]) | self._leftover.get(safe_id, set())
+            if safe_id in self._journaled:  # journaled for a publish that did not happen
+                stale_dirs.add(self._journaled[safe_id])
             if index.get("quarantine"):
                 stale_dirs.add(index["quarantine"]["base"])
             stale_dirs.discard(qbase)
@@ -781,6 +916,7 @@ class LakeWriter:
             if stale_dirs:
                 index["pending"] = []
                 self._write_index(safe_id, index, QUARANTINED)
+            self._finished(safe_id)
         return QuarantineResult(
             id_text, safe_id, key, reasons_key, sha, size, published_key, tuple(removed)
         )
@@ -866,6 +1002,7 @@ class LakeWriter:
         self.client.put_object(
             Bucket=self.bucket, Key=key, Body=_json_bytes(doc), ContentType="application/json"
         )
+        self._close_journals()
         return key
 
 

@@ -20,6 +20,7 @@ from airflow_provider_qode.lake.layout import (
 )
 from airflow_provider_qode.lake.writer import (
     MIN_PART_SIZE,
+    LakeError,
     LakeWriter,
     WrittenObject,
 )
@@ -445,6 +446,189 @@ def test_an_abandoned_attempt_is_swept_by_a_quarantine(s3_client, s3_bucket):
         result.reasons_key,
         f"{PREFIX}/_index/{IID}.json",
     }
+
+
+# --- the chunk journal ---------------------------------------------------------------------------
+
+
+def journals(s3_client, bucket: str) -> set[str]:
+    return {k for k in all_keys(s3_client, bucket) if k.startswith(f"{PREFIX}/_journal/")}
+
+
+def lake_keys(s3_client, bucket: str) -> set[str]:
+    """Every key but manifests and journals: what the interviews themselves occupy."""
+    skip = (f"{PREFIX}/_manifests/", f"{PREFIX}/_journal/")
+    return {k for k in all_keys(s3_client, bucket) if not k.startswith(skip)}
+
+
+def journaled_publish(writer: LakeWriter, raw: bytes, interview: Interview):
+    """One chunk of one interview, from journal to manifest."""
+    writer.begin([(IID, interview)])
+    result = publish_with_asset(writer, raw, interview)
+    writer.write_manifest()
+    return result
+
+
+def test_a_journaled_new_id_costs_three_requests(s3_client, s3_bucket, store):
+    raw, interview = payload()
+    writer = make_writer(s3_client, s3_bucket)
+    assert writer.begin([(IID, interview)]) == (1 if store == "honoured" else 0)
+    calls = s3_calls(s3_client)
+    result = publish_with_asset(writer, raw, interview)
+    index_key = f"{PREFIX}/_index/{IID}.json"
+    if store == "honoured":
+        assert calls == [
+            ("PutObject", result.assets[0].key),
+            ("PutObject", result.key),
+            ("PutObject", index_key),
+        ]
+        assert len(journals(s3_client, s3_bucket)) == 1  # until the chunk is done
+    writer.write_manifest()
+    assert journals(s3_client, s3_bucket) == set()
+    assert lake_keys(s3_client, s3_bucket) == {result.key, result.assets[0].key, index_key}
+    index = index_doc(s3_client, s3_bucket)
+    assert (index["state"], index["key"], index["pending"]) == ("published", result.key, [])
+    assert index["assets"] == [asdict_of(result.assets[0])]
+
+
+def asdict_of(obj: WrittenObject) -> dict:
+    return {"key": obj.key, "size": obj.size, "sha256": obj.sha256}
+
+
+def test_a_journaled_rerun_rewrites_nothing(s3_client, s3_bucket, store):
+    raw, interview = payload()
+    journaled_publish(make_writer(s3_client, s3_bucket), raw, interview)
+    index_before = index_doc(s3_client, s3_bucket)
+    writer = make_writer(s3_client, s3_bucket, run="run-2")
+    writer.begin([(IID, interview)])
+    calls = s3_calls(s3_client)
+    result = publish_with_asset(writer, raw, interview)
+    assert result.unchanged
+    assert index_doc(s3_client, s3_bucket) == index_before
+    assert ("PutObject", f"{PREFIX}/_index/{IID}.json") not in calls
+    actions = {(e.kind, e.action) for e in writer.entries}
+    assert actions == {("asset", "written"), ("interview", "unchanged")}
+
+
+def test_a_journaled_move_keeps_one_copy(s3_client, s3_bucket):
+    raw, interview = payload()
+    journaled_publish(make_writer(s3_client, s3_bucket), raw, interview)
+    raw_b, b = payload(mapped_role_title="Backend Developer")
+    writer = make_writer(s3_client, s3_bucket, run="run-2")
+    result = journaled_publish(writer, raw_b, b)
+    assert lake_keys(s3_client, s3_bucket) == {
+        result.key,
+        result.assets[0].key,
+        f"{PREFIX}/_index/{IID}.json",
+    }
+    assert result.key.startswith(expected_base("2025-11-22", "Backend Developer"))
+    assert index_doc(s3_client, s3_bucket)["pending"] == [] and result.removed
+
+
+@pytest.mark.parametrize(
+    "crash",
+    [
+        pytest.param(
+            lambda op, kw: op == "put_object" and kw["Key"].endswith("interview.json"),
+            id="after-asset",
+        ),
+        pytest.param(
+            lambda op, kw: op == "put_object" and b'"state": "published"' in kw["Body"],
+            id="after-json",
+        ),
+    ],
+)
+@pytest.mark.parametrize("rerun_role", ["Frontend Developer", "Data Scientist"])
+def test_a_crashed_journaled_attempt_is_cleaned_by_the_rerun(
+    s3_client, s3_bucket, store, crash, rerun_role
+):
+    raw, interview = payload()
+    flaky = FlakyClient(s3_client, crash)
+    writer = make_writer(flaky, s3_bucket)
+    writer.begin([(IID, interview)])
+    plan = writer.plan(IID, interview)
+    writer.put_asset_stream(plan.base, "identity_screenshot.gif", [b"old attempt"])
+    with pytest.raises(ConnectionError):
+        writer.publish(IID, raw, interview, [])
+    assert flaky.failed  # and the journal stays, where the store has journals:
+    assert len(journals(s3_client, s3_bucket)) == (store == "honoured")
+
+    # The retry sees the same or another role; the abandoned directory must not survive.
+    raw2, interview2 = payload(mapped_role_title=rerun_role)
+    rerun = make_writer(s3_client, s3_bucket, run="run-2")
+    result = journaled_publish(rerun, raw2, interview2)
+    assert lake_keys(s3_client, s3_bucket) == {
+        result.key,
+        result.assets[0].key,
+        f"{PREFIX}/_index/{IID}.json",
+    }
+    assert body(s3_client, s3_bucket, result.key) == raw2
+    assert journals(s3_client, s3_bucket) == set()  # both journals are closed
+    assert index_doc(s3_client, s3_bucket)["pending"] == []
+
+
+def test_a_journaled_rerun_sweeps_an_unfinished_attempt_recorded_in_the_index(s3_client, s3_bucket):
+    raw, interview = payload()
+    # An attempt without a journal (per-id pending record) dies after writing its JSON.
+    flaky = FlakyClient(
+        s3_client, lambda op, kw: op == "put_object" and b'"state": "published"' in kw["Body"]
+    )
+    writer = make_writer(flaky, s3_bucket)
+    plan = writer.plan(IID, interview)
+    writer.put_asset_stream(plan.base, "identity_screenshot.gif", [b"old attempt"])
+    with pytest.raises(ConnectionError):
+        writer.publish(IID, raw, interview, [])
+
+    result = journaled_publish(make_writer(s3_client, s3_bucket, run="run-2"), raw, interview)
+    assert not result.unchanged
+    assert lake_keys(s3_client, s3_bucket) == {
+        result.key,
+        result.assets[0].key,
+        f"{PREFIX}/_index/{IID}.json",
+    }
+
+
+def test_a_live_journal_of_another_chunk_is_left_alone(s3_client, s3_bucket, store):
+    other = "other-chunk-interview"
+    raw_other = json.dumps({**json.loads(EXAMPLE.read_bytes()), "interview_id": other}).encode()
+    landing = make_writer(s3_client, s3_bucket, run="run-9")
+    landing.begin([(other, parse_interview(raw_other))])  # still landing: not finished
+
+    raw, interview = payload()
+    journaled_publish(make_writer(s3_client, s3_bucket), raw, interview)
+    # the other chunk's journal (where the store has journals) is untouched
+    assert len(journals(s3_client, s3_bucket)) == (store == "honoured")
+    landing.publish(other, raw_other, parse_interview(raw_other))
+    landing.write_manifest()
+    assert journals(s3_client, s3_bucket) == set()
+
+
+def test_a_journaled_interview_whose_asset_fails_is_quarantined_cleanly(s3_client, s3_bucket):
+    raw, interview = payload()
+    writer = make_writer(s3_client, s3_bucket)
+    writer.begin([(IID, interview)])
+    plan = writer.plan(IID, interview)
+    writer.put_asset_stream(plan.base, "identity_screenshot.png", [b"partial"])
+    result = writer.quarantine(IID, raw, ["QR-ASSET"], ["asset failed"])
+    writer.write_manifest()
+    assert lake_keys(s3_client, s3_bucket) == {
+        result.key,
+        result.reasons_key,
+        f"{PREFIX}/_index/{IID}.json",
+    }
+    assert journals(s3_client, s3_bucket) == set()
+
+
+def test_an_unreadable_journal_stops_the_chunk_with_its_key(s3_client, s3_bucket, store):
+    key = f"{PREFIX}/_journal/d/r/0/x.json"
+    s3_client.put_object(Bucket=s3_bucket, Key=key, Body=b"<html>not a journal</html>")
+    _, interview = payload()
+    writer = make_writer(s3_client, s3_bucket)
+    if store == "ignored":  # no journals on such a store: nothing is read
+        assert writer.begin([(IID, interview)]) == 0
+        return
+    with pytest.raises(LakeError, match=r"x\.json is not a chunk journal"):
+        writer.begin([(IID, interview)])
 
 
 # --- streaming -----------------------------------------------------------------------------------
