@@ -167,6 +167,54 @@ def test_run_killed_after_some_chunks_is_completed_by_the_rerun(replay, s3_clien
     assert sorted(k.rsplit("/", 2)[1] for k in jsons) == sorted(ids)
 
 
+class _DiesOnSecondJson:
+    """An S3 client whose worker "dies" at the second interview.json PUT of a chunk."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self._jsons = 0
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def put_object(self, **kwargs):
+        if kwargs["Key"].endswith("/interview.json"):
+            self._jsons += 1
+            if self._jsons == 2:
+                raise ConnectionError("worker lost mid-landing")
+        return self._client.put_object(**kwargs)
+
+
+def test_chunk_killed_mid_landing_is_cleaned_up_by_the_retry(replay, s3_client, s3_bucket):
+    folder, _ = replay
+    ids = DATASET.ids[:4]
+    writer = LakeWriter(
+        _DiesOnSecondJson(s3_client),
+        s3_bucket,
+        PREFIX,
+        dag_id="test",
+        run_id="run-1",
+        chunk="chunk-0",
+        run_date="2025-11-30",
+    )
+    with QodeHook("qode_default") as hook, pytest.raises(ConnectionError):
+        ingest_chunk(hook, writer, ids)
+    assert any("/_journal/" in k for k in _keys(s3_client, s3_bucket))
+
+    # Before the retry every interview changes role: the directories the dead attempt wrote
+    # must not survive next to the new ones.
+    for interview_id in ids:
+        _write(folder, interview_id, {**_doc(folder, interview_id), "mapped_role_title": "QA"})
+    summary = _ingest(s3_client, s3_bucket, ids, run_id="run-1")
+    assert summary.published == 4
+    keys = _keys(s3_client, s3_bucket)
+    interview_keys = [k for k in keys if k.startswith(f"{PREFIX}/interviews/")]
+    assert len([k for k in interview_keys if k.endswith("/interview.json")]) == 4
+    assert all("/role=qa_" in k or "/role=qa/" in k for k in interview_keys), interview_keys
+    assert not any("/_journal/" in k for k in keys)
+    assert all(_index(s3_client, s3_bucket, i)["pending"] == [] for i in ids)
+
+
 def test_unreachable_ids_fail_the_task_after_everything_else_landed(
     replay, s3_client, s3_bucket, aws_conn_env, airflow_db
 ):
