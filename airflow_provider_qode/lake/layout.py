@@ -230,6 +230,11 @@ def check_asset_name(name: str) -> str:
     return name
 
 
+def _chunk_path(dag_id: str, run_id: str, chunk: object) -> str:
+    """``<dag_id>/<run_id>/<chunk>``, each segment escaped: one chunk's place under a prefix."""
+    return f"{key_segment(dag_id)}/{key_segment(run_id)}/{key_segment(chunk)}"
+
+
 # --- keys --------------------------------------------------------------------------------------
 
 
@@ -280,10 +285,7 @@ class LakeLayout:
         return f"{self.prefix}_index/{interview_id}.json"
 
     def manifest_key(self, dag_id: str, run_id: str, chunk: object) -> str:
-        return (
-            f"{self.prefix}_manifests/{key_segment(dag_id)}/{key_segment(run_id)}/"
-            f"{key_segment(chunk)}.json"
-        )
+        return f"{self.prefix}_manifests/{_chunk_path(dag_id, run_id, chunk)}.json"
 
     @property
     def journal_prefix(self) -> str:
@@ -291,8 +293,8 @@ class LakeLayout:
 
     def journal_key(self, dag_id: str, run_id: str, chunk: object, attempt: str) -> str:
         """One landing attempt's list of the directories it may write (see the writer)."""
-        run = f"{key_segment(dag_id)}/{key_segment(run_id)}/{key_segment(chunk)}"
-        return f"{self.journal_prefix}{run}/{key_segment(attempt)}.json"
+        chunk_path = _chunk_path(dag_id, run_id, chunk)
+        return f"{self.journal_prefix}{chunk_path}/{key_segment(attempt)}.json"
 
     def probe_key(self, token: str) -> str:
         """A scratch key the writer creates and deletes at once to learn what the store can do."""
@@ -300,6 +302,5 @@ class LakeLayout:
 
     def quality_keys(self, dag_id: str, run_id: str, chunk: object) -> tuple[str, str]:
         """``(json key, html key)`` of one chunk's quality report."""
-        run = f"{key_segment(dag_id)}/{key_segment(run_id)}/{key_segment(chunk)}"
-        base = f"{self.prefix}_quality/{run}"
+        base = f"{self.prefix}_quality/{_chunk_path(dag_id, run_id, chunk)}"
         return f"{base}.json", f"{base}.html"

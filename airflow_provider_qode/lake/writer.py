@@ -99,7 +99,7 @@ INVALID_ID_PREFIX = "_invalid-id-"
 MIN_POOL_CONNECTIONS = 64
 _NOT_PREFETCHED: Any = object()
 #: What S3 (and moto, MinIO) answer when ``If-None-Match: *`` finds the key, or races a write.
-_CONDITION_FAILED = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+_CONDITION_FAILED = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
 log = logging.getLogger(__name__)
 
@@ -1010,4 +1010,5 @@ def _condition_failed(exc: ClientError) -> bool:
     """True when S3 refused a conditional write because of its condition (not for any error)."""
     error = exc.response.get("Error", {})
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    # Without a body (some stores), botocore has only the status to go on.
     return error.get("Code") in _CONDITION_FAILED or status in (409, 412)
