@@ -5,6 +5,7 @@ Each test serves its own interviews from a replay directory, so it controls the 
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from airflow_provider_qode.operators.interviews import (
     QodeInterviewsToS3Operator,
 )
 from airflow_provider_qode.sandbox.generator import SandboxDataset
+from tests.fixtures.s3 import FlakyClient
 from tests.fixtures.sandbox import point_qode_conn
 
 PREFIX = "lake"
@@ -167,29 +169,16 @@ def test_run_killed_after_some_chunks_is_completed_by_the_rerun(replay, s3_clien
     assert sorted(k.rsplit("/", 2)[1] for k in jsons) == sorted(ids)
 
 
-class _DiesOnSecondJson:
-    """An S3 client whose worker "dies" at the second interview.json PUT of a chunk."""
-
-    def __init__(self, client) -> None:
-        self._client = client
-        self._jsons = 0
-
-    def __getattr__(self, name):
-        return getattr(self._client, name)
-
-    def put_object(self, **kwargs):
-        if kwargs["Key"].endswith("/interview.json"):
-            self._jsons += 1
-            if self._jsons == 2:
-                raise ConnectionError("worker lost mid-landing")
-        return self._client.put_object(**kwargs)
-
-
 def test_chunk_killed_mid_landing_is_cleaned_up_by_the_retry(replay, s3_client, s3_bucket):
     folder, _ = replay
     ids = DATASET.ids[:4]
+    jsons = itertools.count(1)
+
+    def second_json(op: str, kw: dict) -> bool:  # the worker dies at the 2nd interview.json PUT
+        return op == "put_object" and kw["Key"].endswith("/interview.json") and next(jsons) == 2
+
     writer = LakeWriter(
-        _DiesOnSecondJson(s3_client),
+        FlakyClient(s3_client, second_json),
         s3_bucket,
         PREFIX,
         dag_id="test",

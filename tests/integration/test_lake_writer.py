@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from airflow_provider_qode.lake.writer import (
     WrittenObject,
 )
 from airflow_provider_qode.models import Interview, parse_interview
+from tests.fixtures.s3 import FlakyClient
 
 MiB = 1024 * 1024
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "examples" / "valid_ci_v2.json"
@@ -353,28 +355,6 @@ def test_hostile_ids_are_quarantined_under_a_safe_name(s3_client, s3_bucket, bad
 # --- crashes and reruns --------------------------------------------------------------------------
 
 
-class FlakyClient:
-    """A boto3 client that fails once when ``fails(operation, kwargs)`` says so."""
-
-    def __init__(self, client, fails) -> None:
-        self._client = client
-        self._fails = fails
-        self.failed = False
-
-    def __getattr__(self, name):
-        attr = getattr(self._client, name)
-        if not callable(attr) or name.startswith("get_paginator"):
-            return attr
-
-        def call(*args, **kwargs):
-            if not self.failed and self._fails(name, kwargs):
-                self.failed = True
-                raise ConnectionError(f"injected failure in {name}")
-            return attr(*args, **kwargs)
-
-        return call
-
-
 @pytest.mark.parametrize(
     "crash",
     [
@@ -488,11 +468,7 @@ def test_a_journaled_new_id_costs_three_requests(s3_client, s3_bucket, store):
     assert lake_keys(s3_client, s3_bucket) == {result.key, result.assets[0].key, index_key}
     index = index_doc(s3_client, s3_bucket)
     assert (index["state"], index["key"], index["pending"]) == ("published", result.key, [])
-    assert index["assets"] == [asdict_of(result.assets[0])]
-
-
-def asdict_of(obj: WrittenObject) -> dict:
-    return {"key": obj.key, "size": obj.size, "sha256": obj.sha256}
+    assert index["assets"] == [asdict(result.assets[0])]
 
 
 def test_a_journaled_rerun_rewrites_nothing(s3_client, s3_bucket, store):
