@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -32,8 +32,11 @@ from airflow_provider_qode.hooks.qode import FetchResult, QodeAsyncClient, QodeH
 from airflow_provider_qode.lake.layout import InvalidTimestampError, asset_file_name
 from airflow_provider_qode.lake.writer import LakeWriter, WrittenObject
 from airflow_provider_qode.models import Interview, interview_id_problem, parse_interview
-from airflow_provider_qode.quality.gate import FetchedInterview, InterviewVerdict, validate_batch
-from airflow_provider_qode.quality.report import html_report, json_report
+from airflow_provider_qode.progress import StageProgress, fetch_with_progress, log_gate, log_outcome
+from airflow_provider_qode.quality.report import html_report, json_report, lake_details
+
+if TYPE_CHECKING:  # the gate (pandas, GX) is imported when a chunk runs, not with the DAG file
+    from airflow_provider_qode.quality.gate import FetchedInterview, InterviewVerdict
 
 ASSET_RULE = "QR-ASSET"
 PARSE_RULE = "QR-PARSE"
@@ -79,7 +82,7 @@ class ChunkSummary:
 
 async def _fetch_all(hook: QodeHook, ids: Sequence[str]) -> list[FetchResult]:
     async with QodeAsyncClient(hook.config) as client:
-        return await client.fetch_many(ids)
+        return await fetch_with_progress(client, ids)
 
 
 def fetch_chunk(hook: QodeHook, ids: Sequence[str]) -> list[FetchResult]:
@@ -174,6 +177,8 @@ class ChunkIngestor:
         summary.moved += int(outcome.moved)
 
     def run(self, interview_ids: Sequence[str]) -> ChunkSummary:
+        from airflow_provider_qode.quality.gate import FetchedInterview, validate_batch
+
         started = time.perf_counter()
         ids = list(dict.fromkeys(interview_ids))
         self.summary.requested = len(ids)
@@ -217,6 +222,7 @@ class ChunkIngestor:
         gate_started = time.perf_counter()
         verdicts = validate_batch(batch)
         self.summary.seconds["validate"] = time.perf_counter() - gate_started
+        log_gate(len(batch), len(verdicts.quarantined), self.summary.seconds["validate"])
 
         land_started = time.perf_counter()
         self.writer.begin(
@@ -229,10 +235,13 @@ class ChunkIngestor:
                 pool.submit(self._land, verdict, item.raw, item.interview)
                 for verdict, item in zip(verdicts.interviews, batch, strict=True)
             ]
+            landing = StageProgress("Landed", len(futures))
             for future in futures:
                 self._count(future.result())
+                landing.advance()
+        details = lake_details(self.writer)
         self.summary.quality_keys = self.writer.write_quality_report(
-            json_report(verdicts), html_report(verdicts)
+            json_report(verdicts, **details), html_report(verdicts, **details)
         )
         self.summary.manifest_key = self.writer.write_manifest(
             extra={
@@ -247,6 +256,8 @@ class ChunkIngestor:
         )
         self.summary.seconds["land"] = time.perf_counter() - land_started
         self.summary.seconds["total"] = time.perf_counter() - started
+        done = self.summary.to_xcom(self.writer.bucket)
+        log_outcome(done["manifest_uri"], done["quality_report_uris"], done["seconds"])
         return self.summary
 
 

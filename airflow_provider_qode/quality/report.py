@@ -10,15 +10,41 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_qode.quality.gate import BatchVerdict
 from airflow_provider_qode.quality.rules import RULES
 
-#: Quarantined interviews listed in the HTML page; the rest are counted.
+if TYPE_CHECKING:  # the gate pulls in pandas; rendering a finished batch does not need it
+    from airflow_provider_qode.lake.writer import LakeWriter
+    from airflow_provider_qode.quality.gate import BatchVerdict, InterviewVerdict
+
+#: Interviews listed in the HTML page (those with findings first); the rest are counted.
 HTML_MAX_INTERVIEWS = 2000
+
+
+def lake_details(writer: LakeWriter) -> dict[str, Any]:
+    """What a chunk's report names beside the verdicts: its run and where each id landed.
+
+    ``context`` is the DAG, run, chunk, lake and run date; ``locations`` maps each interview id
+    to the key of its ``interview.json`` (``interviews/dt=…/role=…/`` or ``quarantine/…``).
+    """
+    return {
+        "context": {
+            "DAG": writer.dag_id,
+            "run": writer.run_id,
+            "chunk": writer.chunk,
+            "lake": f"s3://{writer.bucket}/{writer.layout.prefix}",
+            "run date": writer.run_date,
+        },
+        "locations": {
+            e.interview_id: e.key
+            for e in writer.entries
+            if e.kind == "interview" and e.interview_id is not None
+        },
+    }
 
 
 def summary(batch: BatchVerdict, top_n: int = 10) -> dict[str, Any]:
@@ -52,9 +78,24 @@ def summary(batch: BatchVerdict, top_n: int = 10) -> dict[str, Any]:
     }
 
 
-def full_results(batch: BatchVerdict) -> dict[str, Any]:
-    """Everything the gate knows, JSON-serialisable: summary, verdicts, GX results per table."""
+def full_results(
+    batch: BatchVerdict,
+    context: Mapping[str, str] | None = None,
+    locations: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Everything the gate knows, JSON-serialisable: summary, verdicts, GX results per table.
+
+    ``context`` and ``locations`` (see :func:`lake_details`) are added when given.
+    """
+    extra: dict[str, Any] = {}
+    if context is not None:
+        extra["context"] = dict(context)
+    if locations is not None:
+        extra["locations"] = {
+            _id(v): locations[_id(v)] for v in batch.interviews if _id(v) in locations
+        }
     return {
+        **extra,
         "summary": summary(batch),
         "rules": {
             r.id: {"severity": r.severity.value, "description": r.description}
@@ -69,8 +110,23 @@ _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
 text-align:left;vertical-align:top}th{background:#f3f3f3}.error{color:#a00}.warn{color:#a60}
-.ok{color:#070}code{font-size:90%}
+.ok{color:#070}code{font-size:90%}.rule{white-space:nowrap}
+dl.run{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dl.run dt{font-weight:bold}
+dl.run dd{margin:0}summary{cursor:pointer;font-size:1.3em;font-weight:bold;margin:1em 0}
 """
+
+
+def _id(v: InterviewVerdict) -> str:
+    return v.requested_id or v.interview_id
+
+
+def _rule(rule_id: str) -> str:
+    """A rule id that never wraps at its hyphens."""
+    return f"<code class='rule'>{escape(rule_id)}</code>"
+
+
+def _rules(rule_ids: tuple[str, ...] | list[str]) -> str:
+    return " ".join(_rule(r) for r in rule_ids)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -80,13 +136,31 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(batch: BatchVerdict, title: str = "Qode interview quality report") -> str:
-    """A self-contained HTML page: counts, rules, quarantined interviews, GX expectations."""
+def render_html(
+    batch: BatchVerdict,
+    title: str = "Qode interview quality report",
+    *,
+    context: Mapping[str, str] | None = None,
+    locations: Mapping[str, str] | None = None,
+) -> str:
+    """A self-contained HTML page: run, counts, rules, interviews, GX expectations (collapsed).
+
+    ``context`` (label -> value, e.g. DAG, run, chunk, lake, run date) heads the page;
+    ``locations`` (id -> lake key) adds each interview's key. See :func:`lake_details`.
+    """
     s = summary(batch)
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
+    ]
+    if context:
+        items = "".join(
+            f"<dt>{escape(label)}</dt><dd><code>{escape(str(value))}</code></dd>"
+            for label, value in context.items()
+        )
+        parts.append(f"<dl class='run'>{items}</dl>")
+    parts += [
         f"<p>{s['interviews']} interviews: <span class='ok'>{s['published']} published</span>, "
         f"<span class='error'>{s['quarantined']} quarantined</span>, "
         f"{s['with_warnings']} with warnings; checked in {s['seconds']} s.</p>",
@@ -98,7 +172,7 @@ def render_html(batch: BatchVerdict, title: str = "Qode interview quality report
         css = "error" if rule.severity.value == "error" else "warn"
         rule_rows.append(
             [
-                f"<code>{escape(rule.id)}</code>",
+                _rule(rule.id),
                 f"<span class='{css}'>{escape(rule.severity.value)}</span>",
                 escape(rule.description),
                 str(count),
@@ -106,28 +180,36 @@ def render_html(batch: BatchVerdict, title: str = "Qode interview quality report
         )
     parts.append(_table(["rule", "severity", "description", "interviews"], rule_rows))
 
-    flagged = [v for v in batch.interviews if v.failed_rules or v.warnings]
-    parts.append(f"<h2>Interviews with findings ({len(flagged)})</h2>")
+    # Findings first (errors, then warnings), then clean ones, each group in batch order.
+    listed = sorted(batch.interviews, key=lambda v: (not v.failed_rules, not v.warnings))
+    flagged = sum(1 for v in listed if v.failed_rules or v.warnings)
+    parts.append(f"<h2>Interviews ({len(listed)}, {flagged} with findings)</h2>")
+    headers = ["interview", "verdict", "failed rules", "warnings", "reasons"]
+    if locations is not None:
+        headers.insert(2, "lake key")
     rows = []
-    for v in flagged[:HTML_MAX_INTERVIEWS]:
-        reasons = "<br>".join(
-            f"<code>{escape(r.rule_id)}</code> {escape(r.message)}" for r in v.reasons
-        )
-        css = "error" if v.failed_rules else "warn"
-        rows.append(
-            [
-                f"<code>{escape(v.interview_id)}</code>",
-                f"<span class='{css}'>{escape(v.verdict)}</span>",
-                escape(" ".join(v.failed_rules)),
-                escape(" ".join(v.warnings)),
-                reasons,
-            ]
-        )
-    parts.append(_table(["interview", "verdict", "failed rules", "warnings", "reasons"], rows))
-    if len(flagged) > HTML_MAX_INTERVIEWS:
-        parts.append(f"<p>... and {len(flagged) - HTML_MAX_INTERVIEWS} more.</p>")
+    for v in listed[:HTML_MAX_INTERVIEWS]:
+        reasons = "<br>".join(f"{_rule(r.rule_id)} {escape(r.message)}" for r in v.reasons)
+        css = "error" if v.failed_rules else "warn" if v.warnings else "ok"
+        row = [
+            f"<code>{escape(_id(v))}</code>",
+            f"<span class='{css}'>{escape(v.verdict)}</span>",
+            _rules(v.failed_rules),
+            _rules(v.warnings),
+            reasons,
+        ]
+        if locations is not None:
+            row.insert(2, f"<code>{escape(locations.get(_id(v), '(not landed)'))}</code>")
+        rows.append(row)
+    parts.append(_table(headers, rows))
+    if len(listed) > HTML_MAX_INTERVIEWS:
+        parts.append(f"<p>... and {len(listed) - HTML_MAX_INTERVIEWS} more.</p>")
 
-    parts.append("<h2>Great Expectations results</h2>")
+    gx = s["gx"]
+    parts.append(
+        f"<details><summary>Great Expectations results ({gx['expectations']} expectations, "
+        f"{gx['failed_expectations']} failed)</summary>"
+    )
     for table, suite in batch.gx_results.items():
         parts.append(f"<h3>{escape(table)} ({batch.table_rows.get(table, 0)} rows)</h3>")
         rows = []
@@ -138,7 +220,7 @@ def render_html(batch: BatchVerdict, title: str = "Qode interview quality report
             sample = result.get("partial_unexpected_list") or []
             rows.append(
                 [
-                    f"<code>{escape(str(config.get('meta', {}).get('rule_id', '')))}</code>",
+                    _rule(str(config.get("meta", {}).get("rule_id", ""))),
                     escape(str(config.get("type", ""))),
                     f"<code>{escape(json.dumps(kwargs, default=str))}</code>",
                     "<span class='ok'>pass</span>"
@@ -151,7 +233,7 @@ def render_html(batch: BatchVerdict, title: str = "Qode interview quality report
         parts.append(
             _table(["rule", "expectation", "arguments", "result", "unexpected", "sample"], rows)
         )
-    parts.append("</body></html>")
+    parts.append("</details></body></html>")
     return "\n".join(parts)
 
 
@@ -175,11 +257,19 @@ def json_summary(batch: BatchVerdict, top_n: int = 10) -> bytes:
     return json.dumps(summary(batch, top_n)).encode()
 
 
-def json_report(batch: BatchVerdict) -> bytes:
+def json_report(
+    batch: BatchVerdict,
+    context: Mapping[str, str] | None = None,
+    locations: Mapping[str, str] | None = None,
+) -> bytes:
     """:func:`full_results` as UTF-8 JSON bytes: the report to keep in S3 beside the run."""
-    return json.dumps(full_results(batch), default=str).encode()
+    return json.dumps(full_results(batch, context, locations), default=str).encode()
 
 
-def html_report(batch: BatchVerdict) -> bytes:
+def html_report(
+    batch: BatchVerdict,
+    context: Mapping[str, str] | None = None,
+    locations: Mapping[str, str] | None = None,
+) -> bytes:
     """:func:`render_html` as UTF-8 bytes, ready to store."""
-    return render_html(batch).encode()
+    return render_html(batch, context=context, locations=locations).encode()
