@@ -20,7 +20,8 @@ from airflow_provider_qode.operators.interviews import QodeInterviewsToS3Operato
 
 BUCKET = os.environ.get("QODE_LAKE_BUCKET", "qode-lake")
 PREFIX = os.environ.get("QODE_LAKE_PREFIX", "qode")
-EVENTS_PREFIX = os.environ.get("QODE_LAKE_EVENTS_PREFIX", "events/")
+# "{date}" becomes each UTC date of the run's data interval: a run lists its own day only.
+EVENTS_PREFIX = os.environ.get("QODE_LAKE_EVENTS_PREFIX", "events/dt={date}/")
 
 with DAG(
     dag_id="qode_interview_ingestion",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -13,13 +13,31 @@ from airflow_provider_qode.events import chunked, terminal_interview_ids
 from airflow_provider_qode.exceptions import QodeConfigError
 from airflow_provider_qode.models import parse_timestamp
 
+#: In ``events_prefix``, replaced by each UTC date (``YYYY-MM-DD``) the window touches.
+DATE_PLACEHOLDER = "{date}"
+
+
+def dated_prefixes(events_prefix: str, start: datetime, end: datetime) -> list[str]:
+    """The prefixes to list: ``events_prefix`` itself, or one per UTC date of ``[start, end)``
+    when it holds ``{date}`` (so a daily run reads its day's files, not all history)."""
+    if DATE_PLACEHOLDER not in events_prefix:
+        return [events_prefix]
+    first = start.astimezone(UTC).date()
+    last = max(first, (end - timedelta(microseconds=1)).astimezone(UTC).date())
+    return [
+        events_prefix.replace(DATE_PLACEHOLDER, (first + timedelta(days=n)).isoformat())
+        for n in range((last - first).days + 1)
+    ]
+
 
 class QodeTerminalInterviewIdsOperator(BaseOperator):
     """List the interviews whose latest event in the data interval is terminal.
 
     Reads every JSON Lines object under ``s3://{s3_bucket}/{events_prefix}`` and returns the ids
-    split into chunks of ``chunk_size`` (ready for ``.expand``). Ids given in
-    ``dag_run.conf["interview_ids"]`` (manual runs, backfills) take precedence over events.
+    split into chunks of ``chunk_size`` (ready for ``.expand``). A ``{date}`` in
+    ``events_prefix`` is replaced by each UTC date of the window, and only those prefixes are
+    listed. Ids given in ``dag_run.conf["interview_ids"]`` (manual runs, backfills) take
+    precedence over events.
 
     :param window_start: ISO 8601 start of the window (templated; default: data interval start).
     :param window_end: ISO 8601 end of the window (templated; default: data interval end).
@@ -63,11 +81,16 @@ class QodeTerminalInterviewIdsOperator(BaseOperator):
             for v in (start, end)
         )
 
-    def _lines(self, hook: S3Hook) -> Iterator[tuple[str, int, bytes]]:
-        for key in hook.list_keys(bucket_name=self.s3_bucket, prefix=self.events_prefix):
-            body = hook.get_key(key, self.s3_bucket).get()["Body"]
-            for number, line in enumerate(body.iter_lines(), start=1):
-                yield key, number, line
+    def _lines(self, hook: S3Hook, prefixes: Sequence[str]) -> Iterator[tuple[str, int, bytes]]:
+        for prefix in prefixes:
+            keys = hook.list_keys(bucket_name=self.s3_bucket, prefix=prefix)
+            self.log.info(
+                "Reading %d event files under s3://%s/%s", len(keys), self.s3_bucket, prefix
+            )
+            for key in keys:
+                body = hook.get_key(key, self.s3_bucket).get()["Body"]
+                for number, line in enumerate(body.iter_lines(), start=1):
+                    yield key, number, line
 
     def execute(self, context: Context) -> list[list[str]]:
         size = int(self.chunk_size)
@@ -81,8 +104,9 @@ class QodeTerminalInterviewIdsOperator(BaseOperator):
             self.log.info("Taking %d interview ids from dag_run.conf", len(ids))
             return chunked(ids, size)
         start, end = self._window(context)
+        prefixes = dated_prefixes(self.events_prefix, start, end)
         found = terminal_interview_ids(
-            self._lines(S3Hook(aws_conn_id=self.aws_conn_id)), start, end
+            self._lines(S3Hook(aws_conn_id=self.aws_conn_id), prefixes), start, end
         )
         for problem in found.unreadable_lines[:20]:
             self.log.warning("Unreadable event line %s", problem)

@@ -77,7 +77,7 @@ def test_each_stage_logs_progress_then_the_chunk_says_where_its_reports_are(land
 def test_the_html_report_names_the_run_and_each_interviews_lake_key(
     landed, s3_client, s3_bucket, sandbox_dataset
 ):
-    ids, summary, xcom, _ = landed
+    ids, _, xcom, _ = landed
     html_uri = next(u for u in xcom["quality_report_uris"] if u.endswith(".html"))
     key = html_uri.removeprefix(f"s3://{s3_bucket}/")
     page = s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read().decode()
