@@ -74,8 +74,8 @@ class QodeInterviewReportSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         check_interview_id(self.interview_id)
         if not self.deferrable:
-            super().execute(context)
-            return None
+            # The base loop returns the last PokeReturnValue's xcom_value: the status.
+            return super().execute(context)
         first = self.poke(context)
         if first.is_done:
             return first.xcom_value

@@ -50,6 +50,15 @@ def test_poke_waits_then_succeeds(created):
     assert server.stats()["by_id"][interview_id] == 2
 
 
+def test_poke_mode_execute_returns_the_status_as_its_xcom(created):
+    server, interview_id = created
+    sensor = QodeInterviewReportSensor(
+        task_id="wait", interview_id=interview_id, deferrable=False, poke_interval=0.01
+    )
+    assert sensor.execute({}) == "REPORT_GENERATED"  # type: ignore[arg-type]
+    assert server.stats()["by_id"][interview_id] == 2  # waited one poke, then the report
+
+
 @pytest.mark.parametrize("status", ["NO_SHOW", "candidate_aborted", "TECHNICAL_GLITCH"])
 def test_terminal_failure_fails_clearly(created, status: str):
     server, interview_id = created
