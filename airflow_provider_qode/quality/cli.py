@@ -5,9 +5,14 @@ A PATH is a ``*.json`` file or a folder of them (not recursive). In a folder, a 
 not an interview body. Files have no requested id (their names are not ids), so QR-LIFE-02
 checks only the id's format.
 
-Prints one JSON object per file and line: ``file``, ``interview_id``, ``verdict``,
-``failed_rules``, ``warnings``, ``reasons``. Exit status: 0 when every file is published, 1 when
-any is quarantined, 2 on a usage error (a missing path, no files).
+A file larger than --max-body-bytes is quarantined under QR-PARSE without being read by the
+gate, as the landing task does with a body over the connection's max_body_bytes (the default is
+the same), so the command and the pipeline reach the same verdict.
+
+Prints one JSON object per file and line on stdout: ``file``, ``interview_id``, ``verdict``,
+``failed_rules``, ``warnings``, ``reasons``; then a totals line on stderr. Exit status: 0 when
+every file is published, 1 when any is quarantined, 2 on a usage error (a missing path, no
+files).
 """
 
 from __future__ import annotations
@@ -16,9 +21,16 @@ import argparse
 import json
 import logging
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from airflow_provider_qode.hooks.connection import EXTRA_FIELDS
+from airflow_provider_qode.quality.rules import PARSE_RULE_ID
+
+#: The connection's default body cap: one number for the pipeline and this command.
+DEFAULT_MAX_BODY_BYTES: int = EXTRA_FIELDS["max_body_bytes"][1]
 
 SKIPPED_NAMES = frozenset({"verdicts.json"})
 
@@ -63,12 +75,31 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("airflow_provider_qode.quality").setLevel(logging.WARNING)
     from airflow_provider_qode.quality.gate import FetchedInterview, validate_batch
 
+    limit = args.max_body_bytes
+    oversized = {f for f in files if f.stat().st_size > limit}
+    gated = [f for f in files if f not in oversized]
     batch = validate_batch(
-        [FetchedInterview(requested_id=None, raw=f.read_bytes(), source=f.name) for f in files]
+        [FetchedInterview(requested_id=None, raw=f.read_bytes(), source=f.name) for f in gated]
     )
-    for path, verdict in zip(files, batch.interviews, strict=True):
-        line: dict[str, Any] = {"file": str(path), **verdict.to_dict()}
+    verdicts = dict(zip(gated, batch.interviews, strict=True))
+    totals: Counter[str] = Counter()
+    rules: Counter[str] = Counter()
+    for path in files:
+        if path in oversized:
+            line = _oversized(path, limit)
+        else:
+            line = {"file": str(path), **verdicts[path].to_dict()}
+        totals[line["verdict"]] += 1
+        rules.update(line["failed_rules"])
         print(json.dumps(line, ensure_ascii=False))
+    over = f" ({len(oversized)} over {limit} bytes)" if oversized else ""
+    failed = ", ".join(f"{rule}={n}" for rule, n in sorted(rules.items()))
+    print(
+        f"{len(files)} files: {totals['published']} published, "
+        f"{totals['quarantined']} quarantined{over}"
+        + (f"; failed rules: {failed}" if failed else ""),
+        file=sys.stderr,
+    )
     if args.report:
         from airflow_provider_qode.quality.report import write_reports
 
@@ -77,34 +108,60 @@ def run(args: argparse.Namespace) -> int:
             f"reports: {', '.join(str(p) for p in written.values())}",
             file=sys.stderr,
         )
-    return EXIT_QUARANTINED if batch.quarantined else EXIT_OK
+    return EXIT_QUARANTINED if totals["quarantined"] else EXIT_OK
+
+
+def _oversized(path: Path, limit: int) -> dict[str, Any]:
+    """The verdict line of a file the gate never reads: too big, as in the landing task."""
+    message = f"body of {path.stat().st_size} bytes is over the {limit}-byte limit"
+    return {
+        "file": str(path),
+        "interview_id": f"<{path.name}>",
+        "verdict": "quarantined",
+        "failed_rules": [PARSE_RULE_ID],
+        "warnings": [],
+        "reasons": [{"rule": PARSE_RULE_ID, "severity": "error", "message": message}],
+    }
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="interview .json files or folders")
     parser.add_argument(
-        "--report", metavar="DIR", help="also write summary.json, results.json and report.html"
+        "--report",
+        metavar="DIR",
+        help="also write summary.json, results.json and report.html (default: no reports)",
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        metavar="N",
+        help="quarantine (QR-PARSE) files larger than N bytes, like the connection extra",
     )
     parser.set_defaults(run=run)
 
 
 def register(subparsers: Any) -> None:
     """Add ``validate`` to the ``qode-lake`` command line (``airflow_provider_qode.cli``)."""
+    from airflow_provider_qode.cli import HelpFormatter, plain_text
+
     parser = subparsers.add_parser(
         "validate",
         help="check interview JSON files against the quality rules",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=plain_text(__doc__),
+        formatter_class=HelpFormatter,
     )
     _configure(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry point (``python -m airflow_provider_qode.quality.cli PATH...``)."""
+    from airflow_provider_qode.cli import HelpFormatter, plain_text
+
     parser = argparse.ArgumentParser(
         prog="qode-lake validate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=plain_text(__doc__),
+        formatter_class=HelpFormatter,
     )
     _configure(parser)
     args = parser.parse_args(argv)
