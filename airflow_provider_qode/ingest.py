@@ -32,7 +32,7 @@ from airflow_provider_qode.hooks.qode import FetchResult, QodeAsyncClient, QodeH
 from airflow_provider_qode.lake.layout import InvalidTimestampError, asset_file_name
 from airflow_provider_qode.lake.writer import LakeWriter, WrittenObject
 from airflow_provider_qode.models import Interview, interview_id_problem, parse_interview
-from airflow_provider_qode.progress import StageProgress, fetch_with_progress, log_gate, log_outcome
+from airflow_provider_qode.progress import StageProgress, fetch_with_progress, log_outcome
 from airflow_provider_qode.quality.report import html_report, json_report, lake_details
 
 if TYPE_CHECKING:  # the gate (pandas, GX) is imported when a chunk runs, not with the DAG file
@@ -222,7 +222,6 @@ class ChunkIngestor:
         gate_started = time.perf_counter()
         verdicts = validate_batch(batch)
         self.summary.seconds["validate"] = time.perf_counter() - gate_started
-        log_gate(len(batch), len(verdicts.quarantined), self.summary.seconds["validate"])
 
         land_started = time.perf_counter()
         self.writer.begin(

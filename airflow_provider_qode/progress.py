@@ -1,9 +1,9 @@
 """Progress lines for one landing chunk: what the task log says while a chunk is under way.
 
-A chunk of hundreds of interviews takes minutes, and without these lines the log is silent
-between "Landing N interviews" and the summary. Each stage logs at most one line per
-``interval`` seconds or per ``step`` of its total (plus its last line), so a 5,000-id chunk
-writes tens of lines, not thousands.
+A chunk of hundreds of interviews takes minutes; without these lines the log is silent between
+"Landing N interviews" and the gate's line, and again until the summary. Each stage logs at
+most one line per ``interval`` seconds or per ``step`` of its total (plus its last line), so a
+5,000-id chunk writes tens of lines, not thousands.
 """
 
 from __future__ import annotations
@@ -145,17 +145,6 @@ async def fetch_with_progress(
     return [results[i] for i in interview_ids]
 
 
-def log_gate(checked: int, quarantined: int, seconds: float, logger: logging.Logger = log) -> None:
-    """The gate's one line: how many bodies it checked and its verdicts."""
-    logger.info(
-        "Gated %d interviews in %.1f s: %d pass, %d fail a rule",
-        checked,
-        seconds,
-        checked - quarantined,
-        quarantined,
-    )
-
-
 def log_outcome(
     manifest_uri: str,
     report_uris: Sequence[str],
@@ -174,4 +163,4 @@ def log_outcome(
     )
 
 
-__all__ = ["RequestCounter", "StageProgress", "fetch_with_progress", "log_gate", "log_outcome"]
+__all__ = ["RequestCounter", "StageProgress", "fetch_with_progress", "log_outcome"]

@@ -2,9 +2,10 @@
 
 Starts the Qode stand-in (some interviews broken on purpose) and moto's S3 server on loopback,
 writes the day's interview events to S3, runs ``airflow dags test qode_interview_ingestion``
-against them with a SQLite Airflow home under ``.local/``, prints the lake as a tree with counts
-per partition and the quarantine reasons, copies the landed objects to ``.local/demo/lake/`` for
-browsing, and stops the servers. Nothing here needs the internet.
+against them with a SQLite Airflow home under ``.local/``, prints what the tasks logged, the lake
+as a tree with counts per partition and every quarantined id with its reasons, copies the landed
+objects to ``.local/demo/lake/`` for browsing, says where the manifest and the quality report
+are, and stops the servers. Nothing here needs the internet.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +29,11 @@ DAY = "2025-11-20"  # the day whose interviews land
 # A run's data interval is the day before its logical date (CronDataIntervalTimetable).
 RUN_DATE = "2025-11-21"
 TOKEN = "demo-token"
+#: A task log line of the provider's loggers: time, [level], message, [logger], key=values.
+PROVIDER_LINE = re.compile(
+    r"^\S+ \[(?P<level>\w+)\s*\] (?P<message>.*?)\s+"
+    r"\[(?:airflow\.task\.operators\.)?airflow_provider_qode[\w.]*\]"
+)
 
 
 def _start_sandbox(count: int, broken_share: float, seed: int) -> tuple[subprocess.Popen[str], str]:
@@ -73,7 +80,7 @@ def _airflow_env(base_url: str, s3_endpoint: str) -> dict[str, str]:
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW_CONN_QODE_DEFAULT": json.dumps(
                 {
                     "conn_type": "qode",
@@ -97,7 +104,6 @@ def _airflow_env(base_url: str, s3_endpoint: str) -> dict[str, str]:
             "GX_ANALYTICS_ENABLED": "False",
             "QODE_LAKE_BUCKET": BUCKET,
             "QODE_LAKE_PREFIX": PREFIX,
-            "QODE_LAKE_EVENTS_PREFIX": f"events/dt={DAY}/",
             "NO_PROXY": "*",
         }
     )
@@ -122,12 +128,37 @@ def _show_lake(s3, keys: list[str]) -> None:  # noqa: ANN001
         print(f"    {partition:<60} {count:>4} interview(s)")
     print(f"  quarantine/  {len(quarantine)} interview(s)")
     for doc in sorted(quarantine, key=lambda d: d["interview_id"]):
-        reason = (doc.get("reasons") or ["?"])[0]
-        print(f"    {doc['interview_id'][:24]}…  {','.join(doc['failed_rules']):<14} {reason[:90]}")
+        print(f"    {doc['interview_id']}  {', '.join(doc['failed_rules'])}")
+        for reason in doc.get("reasons") or ["(no reason recorded)"]:
+            print(f"        {reason}")
     for folder, count in sorted(other.items()):
         print(f"  {folder}/  {count} object(s)")
     total = sum(published.values())
     print(f"\npublished={total} quarantined={len(quarantine)}")
+
+
+def _show_task_lines(lines: list[str]) -> None:
+    """The provider's own log lines (events, progress, report and manifest URIs), message only."""
+    print("\nThe tasks logged:")
+    for line in lines:
+        match = PROVIDER_LINE.match(line)
+        if match and not match["message"].startswith("Chunk summary"):
+            level = "" if match["level"] == "info" else f"{match['level'].upper()}: "
+            print(f"  {level}{match['message']}")
+
+
+def _show_reports(keys: list[str], copy: Path) -> None:
+    """Where each chunk's manifest and quality report are, in S3 and in the local copy."""
+    for key in sorted(keys):
+        if "/_manifests/" in key:
+            label = "Manifest"
+        elif "/_quality/" in key:
+            label = "Quality report (HTML)" if key.endswith(".html") else "Quality report (JSON)"
+        else:
+            continue
+        print(f"{label}: s3://{BUCKET}/{key}")
+        local = (copy / key).resolve()
+        print(f"    {local.as_uri() if key.endswith('.html') else local}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,10 +218,13 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"airflow dags test failed (log: {WORK / 'dags_test.log'})")
         print(f"DAG run succeeded (log: {WORK / 'dags_test.log'})")
         lines = (run.stdout + run.stderr).splitlines()
-        start = next((i for i, ln in enumerate(lines) if ln.startswith("partition ")), None)
-        if start is not None:  # the summarize task's table, as the DAG logged it
-            end = next(i for i in range(start, len(lines)) if lines[i].startswith("published="))
-            print("\nThe DAG's summary task logged:\n" + "\n".join(lines[start : end + 2]))
+        _show_task_lines(lines)
+        starts = [i for i, ln in enumerate(lines) if ln.startswith("partition ")]
+        if starts:  # the summarize task's table (the last one printed), as the DAG logged it
+            end = next(
+                i for i in range(starts[-1], len(lines)) if lines[i].startswith("published=")
+            )
+            print("\nThe DAG's summary task logged:\n" + "\n".join(lines[starts[-1] : end + 2]))
 
         keys = [
             obj["Key"]
@@ -203,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             target = copy / key
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
-        print(f"Copied the lake to {copy}")
+        print(f"\nCopied the lake to {copy}")
+        _show_reports(keys, copy)
     finally:
         moto.stop()
         sandbox.terminate()

@@ -85,7 +85,7 @@ class QodeTerminalInterviewIdsOperator(BaseOperator):
         for prefix in prefixes:
             keys = hook.list_keys(bucket_name=self.s3_bucket, prefix=prefix)
             self.log.info(
-                "Reading %d event files under s3://%s/%s", len(keys), self.s3_bucket, prefix
+                "Reading %d event file(s) under s3://%s/%s", len(keys), self.s3_bucket, prefix
             )
             for key in keys:
                 body = hook.get_key(key, self.s3_bucket).get()["Body"]

@@ -12,6 +12,7 @@ from airflow_provider_qode.ingest import ingest_chunk
 from airflow_provider_qode.lake.writer import LakeWriter
 
 LOGGER = "airflow_provider_qode.ingest"
+GATE_LOGGER = "airflow_provider_qode.quality.gate"
 PREFIX = "lake"
 
 
@@ -22,6 +23,7 @@ def landed(sandbox_reset, sandbox_dataset, qode_conn_env, s3_client, s3_bucket, 
     sandbox_reset.script(ids[0], [{"status": 429, "retry_after": 0}])
     sandbox_reset.script(ids[1], [503])
     caplog.set_level(logging.INFO, logger=LOGGER)
+    caplog.set_level(logging.INFO, logger=GATE_LOGGER)
     writer = LakeWriter(
         s3_client,
         s3_bucket,
@@ -33,7 +35,7 @@ def landed(sandbox_reset, sandbox_dataset, qode_conn_env, s3_client, s3_bucket, 
     )
     with QodeHook(qode_conn_env) as hook:
         summary = ingest_chunk(hook, writer, ids)
-    lines = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    lines = [r.getMessage() for r in caplog.records if r.name in (LOGGER, GATE_LOGGER)]
     return ids, summary, summary.to_xcom(s3_bucket), lines
 
 
@@ -53,7 +55,7 @@ def test_each_stage_logs_progress_then_the_chunk_says_where_its_reports_are(land
     assert "retries 2, 429 answers 1, 5xx answers 1" in last_fetch
 
     gated = summary.published + summary.quarantined
-    assert any(line.startswith(f"Gated {gated} interviews in ") for line in lines)
+    assert any(line.startswith(f"quality gate: {gated} interviews, ") for line in lines)
     landed_counts = _counts(lines, "Landed")
     assert landed_counts[-1] == (gated, gated)
 
@@ -69,7 +71,7 @@ def test_each_stage_logs_progress_then_the_chunk_says_where_its_reports_are(land
     # In order: fetch, gate, land, then where things are.
     order = [
         next(i for i, line in enumerate(lines) if line.startswith(prefix))
-        for prefix in ("Fetching 20", "Fetched 20/20", "Gated", "Landed", "Manifest")
+        for prefix in ("Fetching 20", "Fetched 20/20", "quality gate:", "Landed", "Manifest")
     ]
     assert order == sorted(order)
 
