@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     over = f" ({len(oversized)} over {limit} bytes)" if oversized else ""
     failed = ", ".join(f"{rule}={n}" for rule, n in sorted(rules.items()))
     print(
-        f"{len(files)} files: {totals['published']} published, "
+        f"{len(files)} file{'' if len(files) == 1 else 's'}: {totals['published']} published, "
         f"{totals['quarantined']} quarantined{over}"
         + (f"; failed rules: {failed}" if failed else ""),
         file=sys.stderr,
