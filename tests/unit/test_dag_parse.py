@@ -8,6 +8,7 @@ imported both.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,19 +17,25 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 _PROBE = """
 import json, runpy, sys
+dags = {}
 for path in sys.argv[1:]:
-    runpy.run_path(path)
+    dags.update({d.dag_id: d for d in runpy.run_path(path).values() if hasattr(d, "dag_id")})
 heavy = ("pandas", "great_expectations", "numpy")
-print(json.dumps({name: name in sys.modules for name in heavy}))
+loaded = {name: name in sys.modules for name in heavy}
+events = dags["qode_interview_ingestion"].params["events_prefix"]
+print(json.dumps({"loaded": loaded, "events_prefix": events}))
 """
 
 
 def test_importing_the_example_dags_loads_neither_pandas_nor_gx():
     files = sorted(str(p) for p in DAGS.glob("*.py"))
     assert len(files) >= 2
+    env = {k: v for k, v in os.environ.items() if k != "QODE_LAKE_EVENTS_PREFIX"}
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, *files], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _PROBE, *files], capture_output=True, text=True, timeout=300, env=env
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    loaded = json.loads(done.stdout.strip().splitlines()[-1])
-    assert loaded == {"pandas": False, "great_expectations": False, "numpy": False}
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["loaded"] == {"pandas": False, "great_expectations": False, "numpy": False}
+    # By default a run lists only its own day's event files (see operators/events.py).
+    assert found["events_prefix"] == "events/dt={date}/"
