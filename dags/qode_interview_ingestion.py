@@ -13,7 +13,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, get_current_context, task
 
 from airflow_provider_qode.operators.events import QodeTerminalInterviewIdsOperator
 from airflow_provider_qode.operators.interviews import QodeInterviewsToS3Operator, lake_alias
@@ -59,7 +59,7 @@ with DAG(
     # The run's one Asset event comes from here, for the bucket and prefix this run wrote (the
     # alias resolves at run time); none when nothing new was published.
     @task(trigger_rule="none_failed", outlets=[lake_alias()])
-    def summarize(summaries: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
+    def summarize(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         """Log one table of what landed where; return the day's totals (small, for XCom)."""
         from airflow_provider_qode.operators.interviews import (
             emit_lake_event,
@@ -73,6 +73,7 @@ with DAG(
         summaries = [s for s in summaries if s]
         print(summary_table(summaries))
         totals = total_summary(summaries)
+        context = get_current_context()
         params = context["params"]
         emit_lake_event(context, params["s3_bucket"], params["s3_prefix"], totals)
         return totals
