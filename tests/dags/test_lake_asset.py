@@ -1,31 +1,19 @@
 """Asset events name the lake a run actually wrote: one per run, none when nothing changed.
 
 Real Airflow (dag.test, SQLite DB) against the stand-in and moto's server; the events are read
-back from the metadata DB the way the scheduler sees them.
+back from the metadata DB the way the scheduler sees them. The sensor DAG's event is checked
+under the real scheduler, in tests/e2e/.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import UTC, datetime
-from pathlib import Path
-from types import ModuleType
-
-import pytest
 
 from airflow_provider_qode.operators.interviews import lake_asset
+from tests.dags.test_ingestion_dag import _load
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
 PREFIX = "assets-lake"
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"test_asset_{name}", DAGS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def lake_events(dag_id: str, run_id: str) -> list[dict]:
@@ -93,28 +81,3 @@ def test_a_run_that_publishes_nothing_emits_no_event(
     run = dag.test(logical_date=datetime.now(UTC), run_conf=conf)
     assert run.state == "success"
     assert lake_events(dag.dag_id, run.run_id) == []
-
-
-@pytest.fixture
-def created(sandbox_factory, monkeypatch: pytest.MonkeyPatch):
-    from airflow_provider_qode.hooks.qode import QodeHook
-    from tests.fixtures.sandbox import point_qode_conn
-
-    server = sandbox_factory(None, report_after_gets=1)
-    point_qode_conn(monkeypatch, server.base_url, max_retries=1)
-    with QodeHook() as hook:
-        response = hook.create_interview(
-            email="ada@example.com", interview_type="SOFTWARE_ENGINEER", role_title="Data Engineer"
-        )
-    return response.interview_id
-
-
-def test_the_sensor_dags_landing_emits_for_its_bucket(created, airflow_db, aws_conn_env, s3_bucket):
-    dag = _load("qode_report_sensor").dag
-    conf = {"interview_id": created, "s3_bucket": s3_bucket, "s3_prefix": PREFIX}
-    run = dag.test(logical_date=datetime.now(UTC), run_conf=conf)
-    assert run.state == "success"
-    [event] = lake_events(dag.dag_id, run.run_id)
-    assert event["uri"] == lake_asset(s3_bucket, PREFIX).uri
-    assert event["task_id"] == "land_interview"
-    assert event["extra"]["published"] == 1 and len(event["extra"]["manifest_uris"]) == 1
