@@ -175,6 +175,8 @@ class AirflowStack:
 
     def start(self, timeout: float = 240.0) -> AirflowStack:
         """Migrate the DB, start the four processes, return once they are healthy."""
+        if self.parallelism < 2:
+            raise ValueError("parallelism must be at least 2, so mapped tasks can run side by side")
         began = time.monotonic()
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
