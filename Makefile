@@ -5,7 +5,7 @@ VENV = .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.synced
 
-.PHONY: install test lint demo bench validate-examples clean
+.PHONY: install test lint demo demo-ui bench validate-examples clean
 
 $(STAMP): pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'uv>=0.5'
@@ -24,6 +24,10 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
+
+# The real stack (api-server, scheduler, dag-processor, triggerer) left running: Ctrl-C stops it.
+demo-ui: $(STAMP)
+	$(BIN)/python scripts/demo_ui.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

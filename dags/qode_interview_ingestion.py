@@ -13,10 +13,10 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, get_current_context, task
 
 from airflow_provider_qode.operators.events import QodeTerminalInterviewIdsOperator
-from airflow_provider_qode.operators.interviews import QodeInterviewsToS3Operator, lake_asset
+from airflow_provider_qode.operators.interviews import QodeInterviewsToS3Operator, lake_alias
 
 BUCKET = os.environ.get("QODE_LAKE_BUCKET", "qode-lake")
 PREFIX = os.environ.get("QODE_LAKE_PREFIX", "qode")
@@ -53,21 +53,30 @@ with DAG(
         task_id="land_chunk",
         s3_bucket="{{ params.s3_bucket }}",
         s3_prefix="{{ params.s3_prefix }}",
-        outlets=[lake_asset(BUCKET, PREFIX)],
     ).expand(interview_ids=chunks.output)
 
     # none_failed: an empty day (no chunks, the mapped task skipped) still gets its summary,
     # while a failed chunk still fails the run.
-    @task(trigger_rule="none_failed")
+    # The run's one Asset event comes from here, for the bucket and prefix this run wrote (the
+    # alias resolves at run time); none when nothing new was published.
+    @task(trigger_rule="none_failed", outlets=[lake_alias()])
     def summarize(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         """Log one table of what landed where; return the day's totals (small, for XCom)."""
-        from airflow_provider_qode.operators.interviews import summary_table, total_summary
+        from airflow_provider_qode.operators.interviews import (
+            emit_lake_event,
+            summary_table,
+            total_summary,
+        )
 
         # Indexed reads: iterating the lazy XCom sequence probes one offset past its end,
         # which Airflow logs as an error.
         summaries = [summaries[i] for i in range(len(summaries))] if summaries else []
         summaries = [s for s in summaries if s]
         print(summary_table(summaries))
-        return total_summary(summaries)
+        totals = total_summary(summaries)
+        context = get_current_context()
+        params = context["params"]
+        emit_lake_event(context, params["s3_bucket"], params["s3_prefix"], totals)
+        return totals
 
     summarize(landed.output)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from airflow.sdk import DAG, Param
 
-from airflow_provider_qode.operators.interviews import QodeInterviewsToS3Operator
+from airflow_provider_qode.operators.interviews import QodeInterviewsToS3Operator, lake_alias
 from airflow_provider_qode.sensors.report import QodeInterviewReportSensor
 
 with DAG(
@@ -41,5 +41,6 @@ with DAG(
         interview_ids=["{{ dag_run.conf.get('interview_id') or params.interview_id }}"],
         s3_bucket="{{ params.s3_bucket }}",
         s3_prefix="{{ params.s3_prefix }}",
+        outlets=[lake_alias()],  # an Asset event for the lake written, when it published
     )
     wait >> land

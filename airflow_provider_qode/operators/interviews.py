@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import Asset, BaseOperator, Context
+from airflow.sdk import Asset, AssetAlias, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_qode.exceptions import QodeConfigError, QodeError
@@ -20,10 +20,46 @@ class QodeIncompleteChunkError(QodeError):
     """Some ids could not be fetched after every retry; everything else was landed."""
 
 
+#: Counts from a run's totals that an Asset event's ``extra`` carries.
+EVENT_COUNTS = ("requested", "published", "quarantined", "missing", "failed", "unchanged", "moved")
+
+
 def lake_asset(bucket: str, prefix: str) -> Asset:
     """The Airflow Asset for a lake's published interviews, to schedule downstream DAGs on."""
     uri = f"s3://{bucket}/{normalize_prefix(prefix)}interviews"
     return Asset(uri=uri, name=f"qode_interviews_{bucket}_{normalize_prefix(prefix)}".rstrip("/"))
+
+
+def lake_alias() -> AssetAlias:
+    """The outlet of a landing task: resolved at run time to the lake the run actually wrote.
+
+    The bucket and prefix are templated per run, so a parse-time Asset would name the wrong lake
+    for a run with another ``s3_bucket``; the alias gets its Asset from :func:`emit_lake_event`.
+    """
+    return AssetAlias(name="qode_lake", group="qode")
+
+
+def emit_lake_event(
+    context: Context, bucket: str, prefix: str, totals: dict[str, Any]
+) -> Asset | None:
+    """Add one event for ``lake_asset(bucket, prefix)`` to each AssetAlias outlet of the task.
+
+    Only when the run published something new or changed (``published`` beyond ``unchanged``):
+    a run that landed nothing, or a rerun that found every interview in place, leaves the lake
+    as it was, so downstream DAGs are not woken. ``extra`` carries the counts and manifest URIs.
+    Returns the Asset an event was added for, else None.
+    """
+    if int(totals.get("published", 0)) <= int(totals.get("unchanged", 0)):
+        return None
+    aliases = [o for o in context["task"].outlets if isinstance(o, AssetAlias)]
+    if not aliases:
+        return None
+    asset = lake_asset(bucket, prefix)
+    extra: dict[str, Any] = {key: int(totals.get(key, 0)) for key in EVENT_COUNTS}
+    extra["manifest_uris"] = [uri for uri in totals.get("manifest_uris", []) if uri]
+    for alias in aliases:
+        context["outlet_events"][alias].add(asset, extra=extra)
+    return asset
 
 
 class QodeInterviewsToS3Operator(BaseOperator):
@@ -36,6 +72,8 @@ class QodeInterviewsToS3Operator(BaseOperator):
     The task fails only when it could not get past an infrastructure problem (the API unreachable
     for some ids after every retry; S3 errors), and only after landing everything it could, so a
     retry completes the chunk. Quarantine alone fails it only with ``fail_on_quarantine=True``.
+    With ``outlets=[lake_alias()]`` it emits an Asset event for the lake it wrote (see
+    :func:`emit_lake_event`); the example DAG leaves that to its one summary task instead.
 
     :param interview_ids: ids to land (templated; one mapped task per chunk in the example DAG).
     :param s3_bucket: lake bucket (templated).
@@ -128,6 +166,7 @@ class QodeInterviewsToS3Operator(BaseOperator):
                 f"{summary.quarantined} interviews quarantined (fail_on_quarantine=True); "
                 f"see {result['manifest_uri']}"
             )
+        emit_lake_event(context, self.s3_bucket, self.s3_prefix, total_summary([result]))
         return result
 
 
