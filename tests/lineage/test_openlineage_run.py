@@ -222,3 +222,44 @@ def test_dag_run_emits_the_api_the_lake_and_the_gate_as_openlineage(
     lines = sum(1 for line in events_body.splitlines() if line.strip()) + 1
     assert _facet(read, "inputFacets", "inputStatistics") == {"rowCount": lines}
     assert listing["outputs"] == []
+
+
+def test_the_event_check_refuses_what_the_client_classes_do_not_describe():
+    good = {
+        "eventTime": "2026-01-01T00:00:00+00:00",
+        "eventType": "COMPLETE",
+        "producer": "https://example.com/p",
+        "schemaURL": event_v2.RunEvent._get_schema(),
+        "run": {"runId": "019a7036-5400-7427-83da-35f03761222b", "facets": {}},
+        "job": {"namespace": "n", "name": "j", "facets": {}},
+        "inputs": [],
+        "outputs": [
+            {
+                "namespace": "s3://b",
+                "name": "p/interviews",
+                "facets": {},
+                "outputFacets": {
+                    "outputStatistics": {
+                        "_producer": "https://example.com/p",
+                        "_schemaURL": output_stats.OutputStatisticsOutputDatasetFacet._get_schema(),
+                        "rowCount": 2,
+                    }
+                },
+            }
+        ],
+    }
+    validate_event(good)
+    stats = good["outputs"][0]["outputFacets"]["outputStatistics"]
+    for broken in (
+        {**stats, "rowCount": "2"},  # wrong type
+        {**stats, "rows": 2},  # unknown key
+        {**stats, "_schemaURL": "https://openlineage.io/spec/x.json"},  # not this facet's schema
+    ):
+        good["outputs"][0]["outputFacets"]["outputStatistics"] = broken
+        with pytest.raises(AssertionError):
+            validate_event(good)
+    # An input facet among an output's facets is refused too.
+    schema = input_stats.InputStatisticsInputDatasetFacet._get_schema()
+    good["outputs"][0]["outputFacets"] = {"inputStatistics": {**stats, "_schemaURL": schema}}
+    with pytest.raises(AssertionError):
+        validate_event(good)
