@@ -1,4 +1,8 @@
-"""A chunk that fails after landing what it could still reports its lineage on failure."""
+"""The operators' lineage methods as the listener calls them, after real executes.
+
+A chunk that fails after landing what it could still reports its lineage on failure; a task
+that read or wrote nothing reports nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import socket
 import pytest
 from airflow.providers.openlineage.extractors.base import DefaultExtractor
 
+from airflow_provider_qode.operators.events import QodeTerminalInterviewIdsOperator
 from airflow_provider_qode.operators.interviews import (
     QodeIncompleteChunkError,
     QodeInterviewsToS3Operator,
@@ -51,4 +56,16 @@ def test_a_task_that_stopped_before_landing_reports_nothing(aws_conn_env):
     with pytest.raises(Exception, match="s3_bucket"):
         operator.execute({})
     lineage = DefaultExtractor(operator).extract_on_failure(None)
+    assert lineage is not None and (lineage.inputs, lineage.outputs) == ([], [])
+
+
+def test_ids_from_conf_read_no_events_and_report_no_input():
+    class Run:
+        conf = {"interview_ids": ["a_1", "b_2"]}
+
+    operator = QodeTerminalInterviewIdsOperator(
+        task_id="ids", s3_bucket="no-such-bucket", events_prefix="events/"
+    )
+    assert operator.execute({"dag_run": Run()}) == [["a_1", "b_2"]]
+    lineage = DefaultExtractor(operator).extract_on_complete(None)
     assert lineage is not None and (lineage.inputs, lineage.outputs) == ([], [])
