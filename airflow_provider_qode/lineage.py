@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from airflow_provider_qode.hooks.qode import INTERVIEWS_PATH
@@ -30,6 +30,7 @@ from airflow_provider_qode.quality.rules import RULES
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
+    from openlineage.client.facet_v2.data_quality_assertions_dataset import Assertion
 
     from airflow_provider_qode.lake.writer import ManifestEntry
 
@@ -147,7 +148,7 @@ def s3_prefix_name(prefix: str) -> str:
     return prefix.strip("/") or "/"
 
 
-def quality_assertions(by_rule: Mapping[str, int]) -> list[Any]:
+def quality_assertions(by_rule: Mapping[str, int]) -> list[Assertion]:
     """One OpenLineage ``Assertion`` per rule: success when no interview failed (or was warned).
 
     Every rule of the table is listed, passing ones too, so a consumer sees what was checked;

@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_qode.events import chunked, terminal_interview_ids
 from airflow_provider_qode.exceptions import QodeConfigError
-from airflow_provider_qode.lineage import EventsLineage
+from airflow_provider_qode.lineage import EventsLineage, events_lineage
 from airflow_provider_qode.models import parse_timestamp
 
 if TYPE_CHECKING:
@@ -112,7 +112,5 @@ class QodeTerminalInterviewIdsOperator(BaseOperator):
         return chunked(found.interview_ids + found.refused_ids, size)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
-        """The events prefix read, no output dataset (the ids go by XCom); see :mod:`..lineage`."""
-        from airflow_provider_qode.lineage import events_lineage
-
+        """The events prefix read; no output dataset, the ids go by XCom (see ``lineage.py``)."""
         return events_lineage(self._lineage)

@@ -14,7 +14,7 @@ from airflow_provider_qode.hooks.qode import QodeHook
 from airflow_provider_qode.ingest import DEFAULT_S3_CONCURRENCY, ingest_chunk
 from airflow_provider_qode.lake.layout import DEFAULT_ROLE_FIELDS, normalize_prefix
 from airflow_provider_qode.lake.writer import LakeWriter
-from airflow_provider_qode.lineage import ChunkLineage
+from airflow_provider_qode.lineage import ChunkLineage, chunk_lineage
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -147,10 +147,8 @@ class QodeInterviewsToS3Operator(BaseOperator):
         """The Qode API in (with the gate's assertions), the lake's two prefixes out.
 
         Called by the OpenLineage listener on success and on failure (a chunk that failed after
-        landing what it could still reports what it wrote); see :mod:`..lineage`.
+        landing what it could still reports what it wrote); see ``lineage.py``.
         """
-        from airflow_provider_qode.lineage import chunk_lineage
-
         return chunk_lineage(self._lineage)
 
 
