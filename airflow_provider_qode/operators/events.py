@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_qode.events import chunked, terminal_interview_ids
 from airflow_provider_qode.exceptions import QodeConfigError
+from airflow_provider_qode.lineage import EventsLineage, events_lineage
 from airflow_provider_qode.models import parse_timestamp
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 #: In ``events_prefix``, replaced by each UTC date (``YYYY-MM-DD``) the window touches.
 DATE_PLACEHOLDER = "{date}"
@@ -51,6 +55,8 @@ class QodeTerminalInterviewIdsOperator(BaseOperator):
         "window_end",
         "aws_conn_id",
     )
+    #: The events this execute read, for :meth:`get_openlineage_facets_on_complete`.
+    _lineage: EventsLineage | None = None
 
     def __init__(
         self,
@@ -108,6 +114,9 @@ class QodeTerminalInterviewIdsOperator(BaseOperator):
         found = terminal_interview_ids(
             self._lines(S3Hook(aws_conn_id=self.aws_conn_id), prefixes), start, end
         )
+        self._lineage = EventsLineage(
+            self.s3_bucket, self.events_prefix, found.events_read + len(found.unreadable_lines)
+        )
         for problem in found.unreadable_lines[:20]:
             self.log.warning("Unreadable event line %s", problem)
         if found.refused_ids:
@@ -125,3 +134,7 @@ class QodeTerminalInterviewIdsOperator(BaseOperator):
             end,
         )
         return chunked(found.interview_ids + found.refused_ids, size)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """The events prefix read; no output dataset, the ids go by XCom (see ``lineage.py``)."""
+        return events_lineage(self._lineage)

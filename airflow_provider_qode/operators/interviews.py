@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
@@ -14,6 +14,10 @@ from airflow_provider_qode.hooks.qode import QodeHook
 from airflow_provider_qode.ingest import DEFAULT_S3_CONCURRENCY, ingest_chunk
 from airflow_provider_qode.lake.layout import DEFAULT_ROLE_FIELDS, normalize_prefix
 from airflow_provider_qode.lake.writer import LakeWriter
+from airflow_provider_qode.lineage import ChunkLineage, chunk_lineage
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 
 class QodeIncompleteChunkError(QodeError):
@@ -92,6 +96,8 @@ class QodeInterviewsToS3Operator(BaseOperator):
         "aws_conn_id",
     )
     ui_color = "#d5f5e3"
+    #: What the last execute read and wrote, for :meth:`get_openlineage_facets_on_complete`.
+    _lineage: ChunkLineage | None = None
 
     def __init__(
         self,
@@ -153,6 +159,13 @@ class QodeInterviewsToS3Operator(BaseOperator):
         )
         with hook:
             summary = ingest_chunk(hook, writer, ids, s3_concurrency=self.s3_concurrency)
+        self._lineage = ChunkLineage.from_chunk(
+            summary,
+            writer.entries,
+            api_base_url=hook.config.base_url,
+            bucket=self.s3_bucket,
+            prefix=self.s3_prefix,
+        )
         result = summary.to_xcom(self.s3_bucket)
         self.log.info("Chunk summary:\n%s", summary_table([result]))
         if summary.failed:
@@ -168,6 +181,14 @@ class QodeInterviewsToS3Operator(BaseOperator):
             )
         emit_lake_event(context, self.s3_bucket, self.s3_prefix, total_summary([result]))
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """The Qode API in (with the gate's assertions), the lake's two prefixes out.
+
+        Called by the OpenLineage listener on success and on failure (a chunk that failed after
+        landing what it could still reports what it wrote); see ``lineage.py``.
+        """
+        return chunk_lineage(self._lineage)
 
 
 def total_summary(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
