@@ -39,4 +39,5 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.s3",
     "tests.fixtures.airflow_db",
+    "tests.fixtures.airflow_api",
 ]
