@@ -12,8 +12,11 @@ __all__ = ["__version__", "get_provider_info"]
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow (entry point group ``apache_airflow_provider``).
 
-    Kept free of heavy imports: Airflow calls it on every ``import airflow``.
+    Kept free of heavy imports: Airflow calls it on every ``import airflow``, and the connection
+    module it reads the form from imports only the standard library.
     """
+    from airflow_provider_qode.hooks.connection import connection_form
+
     return {
         "package-name": "airflow-provider-qode",
         "name": "Qode",
@@ -57,7 +60,9 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_qode.hooks.qode.QodeHook",
+                "hook-name": "Qode",
                 "connection-type": "qode",
+                **connection_form(),
             }
         ],
     }

@@ -40,4 +40,5 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.airflow_db",
     "tests.fixtures.airflow_stack",
+    "tests.fixtures.airflow_api",
 ]

@@ -13,26 +13,112 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_qode.exceptions import QodeConfigError
-
 DEFAULT_BASE_URL = "https://turing.gomu.ai/api/v1"
 DEFAULT_BASE_PATH = "/api/v1"
 
-#: Extra key -> (type, default, help): the one list of accepted extras (an unknown key is an
-#: error, so a typo never goes unnoticed). Defaults suit the real API; tests shorten the waits.
-EXTRA_FIELDS: dict[str, tuple[type, Any, str]] = {
-    "timeout": (float, 30.0, "Seconds to wait for a response (connect, read, write)."),
-    "max_retries": (int, 5, "Retries after a 429, a 5xx, a timeout or a dropped connection."),
-    "backoff_base": (float, 0.5, "First backoff in seconds; doubles per retry, with jitter."),
-    "backoff_max": (float, 30.0, "Longest single backoff in seconds."),
-    "retry_after_max": (float, 120.0, "Longest wait a Retry-After header may impose, in seconds."),
-    "max_concurrency": (int, 32, "Requests in flight at once when fetching many interviews."),
-    "asset_base_url": (str, None, "Base URL for relative asset paths (default: the API base)."),
-    "allowed_asset_hosts": (list, None, "Hosts assets may come from (default: the asset base's)."),
-    "max_asset_bytes": (int, 2 * 1024**3, "Largest asset accepted, in bytes."),
-    "max_body_bytes": (int, 32 * 1024**2, "Largest interview body accepted, in bytes."),
-    "base_path": (str, None, "API path when the host field is a bare host name (/api/v1)."),
+_JSON_TYPES: dict[type, str] = {float: "number", int: "integer", str: "string", list: "array"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtraField:
+    """One accepted extra: how it is parsed, its default, and how the connection form shows it."""
+
+    kind: type
+    default: Any
+    label: str
+    description: str
+
+    def conn_field(self) -> dict[str, Any]:
+        """The ``conn-fields`` entry of the provider info (a JSON schema Airflow's form renders)."""
+        schema: dict[str, Any] = {"type": [_JSON_TYPES[self.kind], "null"]}
+        if self.kind is list:
+            schema["items"] = {"type": "string"}
+        if self.default is not None:
+            schema["default"] = self.default
+        return {"label": self.label, "description": self.description, "schema": schema}
+
+
+#: The one list of accepted extras (an unknown key is an error, so a typo never goes unnoticed):
+#: it drives :meth:`QodeConnectionConfig.from_fields`, the config's defaults and, through
+#: :func:`connection_form`, the connection form. Defaults suit the real API.
+EXTRA_FIELDS: dict[str, ExtraField] = {
+    "timeout": ExtraField(
+        float, 30.0, "Timeout (s)", "Seconds to wait for a response (connect, read, write)."
+    ),
+    "max_retries": ExtraField(
+        int, 5, "Max retries", "Retries after a 429, a 5xx, a timeout or a dropped connection."
+    ),
+    "backoff_base": ExtraField(
+        float, 0.5, "Backoff base (s)", "First backoff in seconds; doubles per retry, with jitter."
+    ),
+    "backoff_max": ExtraField(float, 30.0, "Backoff max (s)", "Longest single backoff in seconds."),
+    "retry_after_max": ExtraField(
+        float,
+        120.0,
+        "Retry-After max (s)",
+        "Longest wait a Retry-After header may impose, in seconds.",
+    ),
+    "max_concurrency": ExtraField(
+        int,
+        32,
+        "Max concurrency",
+        "Requests in flight at once when fetching many interviews.",
+    ),
+    "asset_base_url": ExtraField(
+        str,
+        None,
+        "Asset base URL",
+        "Base URL for relative asset paths (default: the API base URL).",
+    ),
+    "allowed_asset_hosts": ExtraField(
+        list,
+        None,
+        "Allowed asset hosts",
+        "Hosts assets may be downloaded from, one per line (default: the asset base's host).",
+    ),
+    "max_asset_bytes": ExtraField(
+        int, 2 * 1024**3, "Max asset bytes", "Largest asset accepted, in bytes."
+    ),
+    "max_body_bytes": ExtraField(
+        int, 32 * 1024**2, "Max body bytes", "Largest interview body accepted, in bytes."
+    ),
+    "base_path": ExtraField(
+        str,
+        None,
+        "Base path",
+        "API path when the host field is a bare host name (default: /api/v1).",
+    ),
 }
+
+
+def connection_form() -> dict[str, Any]:
+    """The form keys of the provider info's ``connection-types`` entry (Airflow 3.3 UI).
+
+    Built from :data:`EXTRA_FIELDS`; this module imports only the standard library at load
+    time because ``get_provider_info()`` runs on every ``import airflow``.
+    """
+    return {
+        "ui-field-behaviour": {
+            "hidden-fields": ["login", "schema", "port"],
+            "relabeling": {"host": "API base URL", "password": "API token"},
+            "placeholders": {
+                "host": DEFAULT_BASE_URL,
+                "password": "Qode API token (sent as a Bearer token)",
+            },
+        },
+        "conn-fields": {key: field.conn_field() for key, field in EXTRA_FIELDS.items()},
+    }
+
+
+def _default(key: str) -> Any:
+    return EXTRA_FIELDS[key].default
+
+
+def _config_error(message: str) -> Exception:
+    # Imported late: the exceptions module pulls in airflow, which this module must not.
+    from airflow_provider_qode.exceptions import QodeConfigError
+
+    return QodeConfigError(message)
 
 
 def is_loopback(host: str) -> bool:
@@ -51,25 +137,25 @@ class QodeConnectionConfig:
 
     base_url: str = DEFAULT_BASE_URL
     token: str = dataclasses.field(default="", repr=False)
-    timeout: float = 30.0
-    max_retries: int = 5
-    backoff_base: float = 0.5
-    backoff_max: float = 30.0
-    retry_after_max: float = 120.0
-    max_concurrency: int = 32
+    timeout: float = _default("timeout")
+    max_retries: int = _default("max_retries")
+    backoff_base: float = _default("backoff_base")
+    backoff_max: float = _default("backoff_max")
+    retry_after_max: float = _default("retry_after_max")
+    max_concurrency: int = _default("max_concurrency")
     asset_base_url: str = ""
     allowed_asset_hosts: frozenset[str] = frozenset()
-    max_asset_bytes: int = 2 * 1024**3
-    max_body_bytes: int = 32 * 1024**2
+    max_asset_bytes: int = _default("max_asset_bytes")
+    max_body_bytes: int = _default("max_body_bytes")
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise QodeConfigError(f"Qode base URL {self.base_url!r} is not an http(s) URL")
+            raise _config_error(f"Qode base URL {self.base_url!r} is not an http(s) URL")
         if parts.scheme == "http" and not is_loopback(parts.hostname):
-            raise QodeConfigError("Qode base URL must use https (http only for loopback)")
+            raise _config_error("Qode base URL must use https (http only for loopback)")
         if self.max_retries < 0 or self.max_concurrency < 1 or self.timeout <= 0:
-            raise QodeConfigError("max_retries >= 0, max_concurrency >= 1 and timeout > 0 needed")
+            raise _config_error("max_retries >= 0, max_concurrency >= 1 and timeout > 0 needed")
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
         if not self.asset_base_url:
             object.__setattr__(self, "asset_base_url", self.base_url)
@@ -91,22 +177,22 @@ class QodeConnectionConfig:
         extra = dict(extra or {})
         unknown = set(extra) - set(EXTRA_FIELDS)
         if unknown:
-            raise QodeConfigError(f"unknown extras in the qode connection: {sorted(unknown)}")
+            raise _config_error(f"unknown extras in the qode connection: {sorted(unknown)}")
         values: dict[str, Any] = {}
-        for key, (kind, _default, _help) in EXTRA_FIELDS.items():
+        for key, field in EXTRA_FIELDS.items():
             if key == "base_path" or extra.get(key) in (None, ""):
                 continue
             raw = extra[key]
             try:
-                if kind is list:
+                if field.kind is list:
                     items = raw.split(",") if isinstance(raw, str) else list(raw)
                     hosts = (str(h).strip().lower() for h in items)
                     values[key] = frozenset(h for h in hosts if h)
                 else:
-                    values[key] = kind(raw)
+                    values[key] = field.kind(raw)
             except (TypeError, ValueError):
-                raise QodeConfigError(
-                    f"extra {key!r} must be {kind.__name__}, got {raw!r}"
+                raise _config_error(
+                    f"extra {key!r} must be {field.kind.__name__}, got {raw!r}"
                 ) from None
         return cls(
             base_url=_base_url(host, schema, port, extra.get("base_path")),

@@ -168,16 +168,7 @@ class QodeHook(BaseHook):
 
     # --- connection ------------------------------------------------------------------------
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["login"],
-            "relabeling": {"host": "API base URL", "password": "API token"},
-            "placeholders": {
-                "host": "https://turing.gomu.ai/api/v1",
-                "extra": '{"timeout": 30, "max_retries": 5, "max_concurrency": 16}',
-            },
-        }
+    # The connection form lives in the provider info (hooks/connection.py: connection_form).
 
     @staticmethod
     def _config_from(conn: Any) -> QodeConnectionConfig:

@@ -20,7 +20,11 @@ from airflow_provider_qode.exceptions import (
     QodeServerError,
 )
 from airflow_provider_qode.hooks.assets import resolve_asset_url
-from airflow_provider_qode.hooks.connection import DEFAULT_BASE_URL, QodeConnectionConfig
+from airflow_provider_qode.hooks.connection import (
+    DEFAULT_BASE_URL,
+    EXTRA_FIELDS,
+    QodeConnectionConfig,
+)
 from airflow_provider_qode.hooks.retry import RetryState, parse_retry_after
 
 
@@ -32,6 +36,25 @@ def test_full_url_in_host_is_the_base_url():
     assert config.timeout == 7.0
     assert config.asset_base_url == config.base_url
     assert config.allowed_asset_hosts == frozenset({"qode.example.com"})
+
+
+def test_config_defaults_are_the_extras_table_defaults():
+    """One source of truth: the form shows the defaults the parser applies."""
+    config = QodeConnectionConfig.from_fields(host="https://x.io")
+    for key, field in EXTRA_FIELDS.items():
+        if field.default is not None:
+            assert getattr(config, key) == field.default, key
+
+
+def test_extras_as_the_ui_form_saves_them():
+    """Airflow 3.3's form saves every field: unset ones as null, lists as JSON lists."""
+    extra = {key: field.default for key, field in EXTRA_FIELDS.items()}
+    extra.update(max_concurrency=8, allowed_asset_hosts=["127.0.0.1"], asset_base_url=None)
+    config = QodeConnectionConfig.from_fields(host="http://127.0.0.1:8080/api/v1", extra=extra)
+    assert config.max_concurrency == 8
+    assert config.allowed_asset_hosts == frozenset({"127.0.0.1"})
+    assert config.asset_base_url == "http://127.0.0.1:8080/api/v1"
+    assert config.max_asset_bytes == 2 * 1024**3
 
 
 def test_bare_host_gets_scheme_port_and_default_path():

@@ -70,3 +70,33 @@ def test_airflow_cli_lists_provider_and_hook():
     )
     by_type = {h["connection_type"]: h for h in _json_output(hooks.stdout)}
     assert by_type["qode"]["class"] == "airflow_provider_qode.hooks.qode.QodeHook"
+
+
+def test_connection_form_is_declared_from_the_extras_table():
+    from airflow_provider_qode.hooks.connection import EXTRA_FIELDS
+
+    [conn] = get_provider_info()["connection-types"]
+    assert conn["hook-name"] == "Qode"
+    behaviour = conn["ui-field-behaviour"]
+    assert sorted(behaviour["hidden-fields"]) == ["login", "port", "schema"]
+    assert behaviour["relabeling"] == {"host": "API base URL", "password": "API token"}
+    fields = conn["conn-fields"]
+    assert set(fields) == set(EXTRA_FIELDS)
+    for key, field in EXTRA_FIELDS.items():
+        assert fields[key]["schema"].get("default") == field.default, key
+        assert fields[key]["label"] and fields[key]["description"], key
+    assert fields["max_retries"]["schema"]["type"] == ["integer", "null"]
+    assert fields["timeout"]["schema"]["type"] == ["number", "null"]
+    assert fields["allowed_asset_hosts"]["schema"]["items"] == {"type": "string"}
+
+
+def test_provider_info_imports_no_heavy_module():
+    """Airflow calls get_provider_info() on every ``import airflow``: it must stay stdlib-only."""
+    code = (
+        "import sys, airflow_provider_qode as p; p.get_provider_info(); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'airflow', 'httpx', 'pydantic'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
