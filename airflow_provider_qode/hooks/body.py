@@ -33,6 +33,8 @@ class BodyDecoder:
         self._coding = codings[0] if codings else ""
         self._zlib = self._inflater()
         self._started = False
+        #: Set once the stream proved corrupt: nothing more is decoded.
+        self.failed = False
 
     def _inflater(self, raw_deflate: bool = False) -> zlib._Decompress | None:
         if not self._coding:
@@ -61,6 +63,7 @@ class BodyDecoder:
                     assert inflater is not None
                     first = False
                     continue
+                self.failed = True
                 raise BodyDecodingError(f"corrupt {self._coding} body: {exc}") from None
             first = False
             if piece:
@@ -77,33 +80,37 @@ class BodyDecoder:
 
 
 class CappedBuffer:
-    """Collects decoded pieces up to ``limit`` bytes; :attr:`over` once more was offered."""
+    """Collects decoded pieces up to ``limit`` bytes; :attr:`over` once more was offered.
 
-    def __init__(self, limit: int) -> None:
+    Passing the limit drops all but the first ``keep`` bytes at once, so a body that turned out
+    too big never outlives the read that found out.
+    """
+
+    def __init__(self, limit: int, keep: int | None = None) -> None:
         self.limit = limit
+        self.keep = limit if keep is None else min(keep, limit)
         self.size = 0
         self.over = False
         self._buffer = io.BytesIO()
 
     def add(self, piece: bytes) -> bool:
-        """Keep ``piece`` (cut at the limit); False once the limit is passed: stop reading."""
-        room = self.limit - self.size
-        if len(piece) > room:
-            self._buffer.write(piece[:room])
-            self.size = self.limit
-            self.over = True
+        """Keep ``piece``; False once the limit is passed: stop reading."""
+        if self.over:
+            return False
+        if len(piece) > self.limit - self.size:
+            self._buffer.seek(0)
+            head = self._buffer.read(self.keep)
+            head += piece[: self.keep - len(head)]
+            self._buffer = io.BytesIO(head)
+            self.size, self.over = len(head), True
             return False
         self._buffer.write(piece)
         self.size += len(piece)
         return True
 
-    def value(self, keep: int | None = None) -> bytes:
-        """The bytes kept, or only the first ``keep`` of them (the buffer is released)."""
-        if keep is not None and keep < self.size:
-            self._buffer.seek(0)
-            head = self._buffer.read(keep)
-        else:
-            head = self._buffer.getvalue()  # shares the buffer's bytes, no copy
+    def value(self) -> bytes:
+        """The bytes kept (the buffer is released)."""
+        head = self._buffer.getvalue()  # shares the buffer's bytes, no copy
         self._buffer = io.BytesIO()
         return head
 

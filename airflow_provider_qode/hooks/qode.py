@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -59,6 +60,10 @@ MAX_REDIRECTS = 3
 #: How much of a body over ``max_body_bytes`` is kept for quarantine: enough to see what it
 #: was, small enough that a chunk full of gzip bombs stays small.
 OVERSIZE_KEEP_BYTES = 64 * 1024
+#: Bodies up to this size are read with full concurrency; beyond it a body needs one of the
+#: async client's large-body slots, of which there are ``LARGE_BODIES_BYTES // max_body_bytes``.
+SMALL_BODY_BYTES = 1024 * 1024
+LARGE_BODIES_BYTES = 64 * 1024 * 1024
 
 
 def interview_path(interview_id: str) -> str:
@@ -137,26 +142,43 @@ class _BodyReader:
             self.decoder = BodyDecoder(response.headers.get("Content-Encoding"))
         except BodyDecodingError as exc:
             self.decoder, self.problem = BodyDecoder(None), str(exc)
-        self.buffer = CappedBuffer(self.limit)
+        self.buffer = CappedBuffer(self.limit, keep=OVERSIZE_KEEP_BYTES)
 
-    def feed(self, raw: bytes) -> bool:
-        """Take the next raw chunk; False once reading should stop."""
-        if self.problem and self.ok:
-            return False
+    @property
+    def size(self) -> int:
+        return self.buffer.size
+
+    @property
+    def done(self) -> bool:
+        """Nothing more to read: the limit is passed, or the body cannot be decoded."""
+        return self.buffer.over or bool(self.problem and self.ok) or self.decoder.failed
+
+    def pieces(self, raw: bytes) -> Iterator[bytes]:
+        """The decoded pieces of the next raw chunk (none once :attr:`done`)."""
+        if self.done:
+            return
         try:
-            return all(self.buffer.add(piece) for piece in self.decoder.feed(raw))
+            yield from self.decoder.feed(raw)
         except BodyDecodingError as exc:
             self.problem = str(exc)
-            return False
+
+    def add(self, piece: bytes) -> bool:
+        """Keep a decoded piece; False once the limit is passed."""
+        return self.buffer.add(piece)
+
+    def feed(self, raw: bytes) -> bool:
+        """Take the next raw chunk whole; False once reading should stop."""
+        for piece in self.pieces(raw):
+            if not self.add(piece):
+                break
+        return not self.done
 
     def body(self) -> bytes:
         """The decoded body; :class:`QodeResponseError` (with a bounded prefix) if unusable."""
         if self.ok and (self.buffer.over or self.problem):
             reason = self.problem or f"body is over the {self.limit}-byte limit"
-            keep = min(self.limit, OVERSIZE_KEEP_BYTES)
-            raise QodeResponseError(
-                f"{self.what}: {reason} (first {keep} bytes kept)", raw=self.buffer.value(keep)
-            )
+            raw = self.buffer.value()[:OVERSIZE_KEEP_BYTES]
+            raise QodeResponseError(f"{self.what}: {reason} (first {len(raw)} bytes kept)", raw=raw)
         return self.buffer.value()
 
 
@@ -467,6 +489,9 @@ class QodeAsyncClient:
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(config.max_concurrency)
+        self._large_bodies = asyncio.Semaphore(
+            max(1, min(config.max_concurrency, LARGE_BODIES_BYTES // config.max_body_bytes))
+        )
 
     async def __aenter__(self) -> QodeAsyncClient:
         limits = httpx.Limits(
@@ -489,10 +514,8 @@ class QodeAsyncClient:
             raise RuntimeError("use QodeAsyncClient inside 'async with'")
         return self._client
 
-    @property
-    def log(self) -> Any:
-        """The hook's logger: the batch client's retries show in the task log beside its own."""
-        return QodeHook.logger()
+    #: A standard logger: the task runner routes it to the task log, and tests read it.
+    log = logging.getLogger(__name__)
 
     async def _request(self, method: str, path: str, what: str) -> bytes:
         state = _retry_state(self.config, what)
@@ -504,9 +527,7 @@ class QodeAsyncClient:
                     self.client.stream(method, path, headers=headers) as response,
                 ):
                     reader = _BodyReader(response, self.config, what)
-                    async for raw in response.aiter_raw():
-                        if not reader.feed(raw):
-                            break
+                    await self._read(response, reader)
                 body = reader.body()
                 delay = state.after_response(response, body)
                 if delay is None:
@@ -515,6 +536,25 @@ class QodeAsyncClient:
                 delay = state.after_error(exc)
             state.log_retry(self.log, delay)
             await asyncio.sleep(delay)
+
+    async def _read(self, response: httpx.Response, reader: _BodyReader) -> None:
+        """Read a body; growing past :data:`SMALL_BODY_BYTES` needs one of a few large-body
+        slots, so memory is bounded by ``max_concurrency`` small bodies plus a few large ones
+        (legitimate or gzip bombs alike), not by ``max_concurrency * max_body_bytes``."""
+        large = False
+        try:
+            async for raw in response.aiter_raw():
+                for piece in reader.pieces(raw):
+                    if not large and reader.size + len(piece) > SMALL_BODY_BYTES:
+                        await self._large_bodies.acquire()
+                        large = True
+                    if not reader.add(piece):
+                        break
+                if reader.done:
+                    break
+        finally:
+            if large:
+                self._large_bodies.release()
 
     async def get_interview_raw(self, interview_id: str) -> bytes:
         return await self._request(

@@ -1,0 +1,81 @@
+"""A chunk of gzip bombs costs little memory: measured in a fresh process, not timed.
+
+Each bomb is about 40 KB on the wire and 40 MiB inflated, past the default 32 MiB
+``max_body_bytes``. The client runs in a subprocess (so its peak RSS is its own) with the
+connection defaults; the bombs come from a loopback server in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from tests.fixtures.hostile import HostileServer, Reply, gzip_bomb
+
+MIB = 1024 * 1024
+BOMBS = 100
+#: The issue's target: 100 bombs in one chunk add less than 200 MiB of peak RSS.
+PEAK_GROWTH_LIMIT_MIB = 200
+
+CLIENT = textwrap.dedent(
+    """
+    import asyncio, json, resource, sys
+
+    from airflow_provider_qode.hooks.connection import QodeConnectionConfig
+    from airflow_provider_qode.hooks.qode import QodeAsyncClient
+
+    base_url, count = sys.argv[1], int(sys.argv[2])
+    config = QodeConnectionConfig(base_url=base_url, token="memory-test-token", max_retries=0)
+
+    async def fetch(ids):
+        async with QodeAsyncClient(config) as client:
+            return await client.fetch_many(ids)
+
+    def peak_mib():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    asyncio.run(fetch(["warm-up"]))  # imports, the event loop, one small answer
+    before = peak_mib()
+    results = asyncio.run(fetch([f"bomb-{i}" for i in range(count)]))
+    after = peak_mib()  # the results are still held, as the chunk holds them
+    print(json.dumps({
+        "before_mib": before,
+        "after_mib": after,
+        "errors": sorted({type(r.error).__name__ for r in results}),
+        "kept_bytes": max(len(r.raw or b"") for r in results),
+        "tracebacks": sum(r.error is not None and r.error.__traceback__ is not None
+                          for r in results),
+        "max_body_bytes": config.max_body_bytes,
+    }))
+    """
+)
+
+
+def test_a_chunk_of_gzip_bombs_adds_little_peak_memory():
+    bomb = gzip_bomb(40 * MIB)
+
+    def route(request):
+        if request.path.endswith("/warm-up"):
+            return Reply(200, b'{"interview_id": "warm-up"}')
+        return Reply(200, bomb, {"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    with HostileServer(route) as server:
+        done = subprocess.run(
+            [sys.executable, "-c", CLIENT, server.base_url, str(BOMBS)],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"\n{BOMBS} gzip bombs of {len(bomb)} bytes each: {figures}")
+    assert len(server.seen) == BOMBS + 1
+    assert figures["max_body_bytes"] < 40 * MIB  # each bomb really is over the limit
+    assert figures["errors"] == ["QodeResponseError"]
+    assert figures["kept_bytes"] <= 64 * 1024
+    assert figures["tracebacks"] == 0
+    growth = figures["after_mib"] - figures["before_mib"]
+    assert growth < PEAK_GROWTH_LIMIT_MIB, figures
