@@ -12,6 +12,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.fixtures.hostile import HostileServer, Reply, gzip_bomb
 
 MIB = 1024 * 1024
@@ -53,13 +55,17 @@ CLIENT = textwrap.dedent(
 )
 
 
-def test_a_chunk_of_gzip_bombs_adds_little_peak_memory():
+@pytest.mark.parametrize("trickle", [0.0, 0.005], ids=["burst", "trickled"])
+def test_a_chunk_of_gzip_bombs_adds_little_peak_memory(trickle):
+    """Burst: each bomb arrives at once. Trickled: in 4 KiB pieces, so the 32 requests in flight
+    all inflate at the same time, and only the large-body slots keep that bounded."""
     bomb = gzip_bomb(40 * MIB)
+    headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
 
     def route(request):
         if request.path.endswith("/warm-up"):
             return Reply(200, b'{"interview_id": "warm-up"}')
-        return Reply(200, bomb, {"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        return Reply(200, bomb, headers, trickle=trickle)
 
     with HostileServer(route) as server:
         done = subprocess.run(
