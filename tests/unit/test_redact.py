@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_qode.hooks.body import PIECE_BYTES, BodyDecoder, BodyDecodingError
 from airflow_provider_qode.hooks.redact import Redactor, redact_text, strip_query
 
-TOKEN = "tok/en+with=odd\"chars"
+TOKEN = 'tok/en+with=odd"chars'
 
 
 @pytest.mark.parametrize(
