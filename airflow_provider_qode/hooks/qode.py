@@ -177,7 +177,7 @@ class _BodyReader:
         """The decoded body; :class:`QodeResponseError` (with a bounded prefix) if unusable."""
         if self.ok and (self.buffer.over or self.problem):
             reason = self.problem or f"body is over the {self.limit}-byte limit"
-            raw = self.buffer.value()[:OVERSIZE_KEEP_BYTES]
+            raw = self.buffer.value()
             raise QodeResponseError(f"{self.what}: {reason} (first {len(raw)} bytes kept)", raw=raw)
         return self.buffer.value()
 
@@ -482,6 +482,9 @@ class QodeAsyncClient:
     Use as ``async with QodeAsyncClient(config) as client:``; one client serves a whole batch.
     """
 
+    #: A standard logger: the task runner routes it to the task log, and tests read it.
+    log = logging.getLogger(__name__)
+
     def __init__(
         self, config: QodeConnectionConfig, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
@@ -490,7 +493,7 @@ class QodeAsyncClient:
         self._client: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(config.max_concurrency)
         self._large_bodies = asyncio.Semaphore(
-            max(1, min(config.max_concurrency, LARGE_BODIES_BYTES // config.max_body_bytes))
+            max(1, min(config.max_concurrency, LARGE_BODIES_BYTES // max(1, config.max_body_bytes)))
         )
 
     async def __aenter__(self) -> QodeAsyncClient:
@@ -513,9 +516,6 @@ class QodeAsyncClient:
         if self._client is None:
             raise RuntimeError("use QodeAsyncClient inside 'async with'")
         return self._client
-
-    #: A standard logger: the task runner routes it to the task log, and tests read it.
-    log = logging.getLogger(__name__)
 
     async def _request(self, method: str, path: str, what: str) -> bytes:
         state = _retry_state(self.config, what)
