@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 import httpx
 from airflow.sdk import BaseHook
@@ -29,9 +30,23 @@ from airflow_provider_qode.exceptions import (
     QodeError,
     QodeResponseError,
 )
-from airflow_provider_qode.hooks.assets import AssetInfo, check_asset_url, resolve_asset_url
+from airflow_provider_qode.hooks.assets import (
+    AssetInfo,
+    Origin,
+    check_asset_url,
+    resolve_asset_url,
+    shown,
+    stored_content_type,
+)
+from airflow_provider_qode.hooks.body import (
+    ACCEPT_ENCODING,
+    BodyDecoder,
+    BodyDecodingError,
+    CappedBuffer,
+)
 from airflow_provider_qode.hooks.connection import EXTRA_FIELDS, QodeConnectionConfig
-from airflow_provider_qode.hooks.retry import RetryState
+from airflow_provider_qode.hooks.redact import Redactor
+from airflow_provider_qode.hooks.retry import ERROR_BODY_BYTES, RetryState
 from airflow_provider_qode.models import (
     CreateInterviewRequest,
     CreateInterviewResponse,
@@ -41,8 +56,14 @@ from airflow_provider_qode.models import (
 )
 
 INTERVIEWS_PATH = "/integrations/candidates/interviews"
-ASSET_CHUNK_BYTES = 1024 * 1024
 MAX_REDIRECTS = 3
+#: How much of a body over ``max_body_bytes`` is kept for quarantine: enough to see what it
+#: was, small enough that a chunk full of gzip bombs stays small.
+OVERSIZE_KEEP_BYTES = 64 * 1024
+#: Bodies up to this size are read with full concurrency; beyond it a body needs one of the
+#: async client's large-body slots, of which there are ``LARGE_BODIES_BYTES // max_body_bytes``.
+SMALL_BODY_BYTES = 1024 * 1024
+LARGE_BODIES_BYTES = 64 * 1024 * 1024
 
 
 def interview_path(interview_id: str) -> str:
@@ -72,7 +93,10 @@ def _auth_headers(config: QodeConnectionConfig) -> dict[str, str]:
 def _client_kwargs(config: QodeConnectionConfig) -> dict[str, Any]:
     return {
         "base_url": config.base_url,
-        "headers": {"User-Agent": f"airflow-provider-qode/{__version__}"},
+        "headers": {
+            "User-Agent": f"airflow-provider-qode/{__version__}",
+            "Accept-Encoding": ACCEPT_ENCODING,
+        },
         "timeout": httpx.Timeout(config.timeout),
         "follow_redirects": False,
         "trust_env": False,
@@ -87,45 +111,117 @@ def _retry_state(config: QodeConnectionConfig, what: str, *, retryable: bool = T
         backoff_max=config.backoff_max,
         retry_after_max=config.retry_after_max,
         retryable=retryable,
+        redactor=Redactor(config.token),
     )
 
 
-def _check_body_size(response: httpx.Response, limit: int, what: str) -> None:
-    length = response.headers.get("Content-Length")
-    if length and length.isdigit() and int(length) > limit:
-        raise QodeResponseError(
-            f"{what}: body of {int(length)} bytes is over the {limit}-byte limit",
-            raw=b"",
-        )
+def _announced_length(response: httpx.Response) -> int | None:
+    length = response.headers.get("Content-Length", "")
+    return int(length) if length.isascii() and length.isdigit() else None
 
 
-def _capped(chunks: Iterable[bytes], limit: int, what: str) -> bytes:
-    body = bytearray()
-    for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
+class _BodyReader:
+    """One response body, inflated in bounded pieces and cut at the limit for its status.
+
+    A 2xx may be up to ``max_body_bytes`` (decoded); beyond that only the first
+    :data:`OVERSIZE_KEEP_BYTES` are kept for quarantine. An error answer is read only as far as
+    :data:`ERROR_BODY_BYTES`, enough for its message.
+    """
+
+    def __init__(self, response: httpx.Response, config: QodeConnectionConfig, what: str) -> None:
+        self.ok = response.is_success
+        self.what = what
+        self.limit = config.max_body_bytes if self.ok else ERROR_BODY_BYTES
+        length = _announced_length(response)
+        if self.ok and length is not None and length > self.limit:
             raise QodeResponseError(
-                f"{what}: body is over the {limit}-byte limit (first {limit} bytes kept)",
-                raw=bytes(body[:limit]),
+                f"{what}: body of {length} bytes is over the {self.limit}-byte limit", raw=b""
             )
-    return bytes(body)
+        self.problem = ""
+        try:
+            self.decoder = BodyDecoder(response.headers.get("Content-Encoding"))
+        except BodyDecodingError as exc:
+            self.decoder, self.problem = BodyDecoder(None), str(exc)
+        self.buffer = CappedBuffer(self.limit, keep=OVERSIZE_KEEP_BYTES)
+
+    @property
+    def size(self) -> int:
+        return self.buffer.size
+
+    @property
+    def done(self) -> bool:
+        """Nothing more to read: the limit is passed, or the body cannot be decoded."""
+        return self.buffer.over or bool(self.problem and self.ok) or self.decoder.failed
+
+    def pieces(self, raw: bytes) -> Iterator[bytes]:
+        """The decoded pieces of the next raw chunk (none once :attr:`done`)."""
+        if self.done:
+            return
+        try:
+            yield from self.decoder.feed(raw)
+        except BodyDecodingError as exc:
+            self.problem = str(exc)
+
+    def add(self, piece: bytes) -> bool:
+        """Keep a decoded piece; False once the limit is passed."""
+        return self.buffer.add(piece)
+
+    def feed(self, raw: bytes) -> bool:
+        """Take the next raw chunk whole; False once reading should stop."""
+        for piece in self.pieces(raw):
+            if not self.add(piece):
+                break
+        return not self.done
+
+    def body(self) -> bytes:
+        """The decoded body; :class:`QodeResponseError` (with a bounded prefix) if unusable."""
+        if self.ok and (self.buffer.over or self.problem):
+            reason = self.problem or f"body is over the {self.limit}-byte limit"
+            raw = self.buffer.value()
+            raise QodeResponseError(f"{self.what}: {reason} (first {len(raw)} bytes kept)", raw=raw)
+        return self.buffer.value()
+
+
+def _detached(exc: QodeError) -> QodeError:
+    """``exc`` without tracebacks (its own and its causes'): a stored error must not keep the
+    frames, and the bodies in them, alive for the rest of the chunk."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+    return exc
 
 
 def _next_asset_url(response: httpx.Response, url: str, config: QodeConnectionConfig) -> str:
-    """The same-host target of an asset redirect; a redirect to another host is refused."""
+    """The same-origin target of an asset redirect; another host or port is refused."""
     location = response.headers.get("Location")
     if not location:
-        raise QodeAssetError(f"asset {url!r}: redirect without a Location")
-    target = urljoin(url, location)
-    if urlsplit(target).hostname != urlsplit(url).hostname:
-        raise QodeAssetError(f"asset {url!r}: redirect to another host ({target!r}) refused")
-    return check_asset_url(target, config.allowed_asset_hosts)
+        raise QodeAssetError(f"asset {shown(url)}: redirect without a Location")
+    try:
+        target = urljoin(url, location)
+    except ValueError:
+        raise QodeAssetError(f"asset {shown(url)}: malformed redirect Location") from None
+    if Origin.of(target) != Origin.of(url):
+        raise QodeAssetError(
+            f"asset {shown(url)}: redirect to another host or port ({shown(target)}) refused"
+        )
+    return _checked_asset_url(target, config)
+
+
+def _checked_asset_url(url: str, config: QodeConnectionConfig) -> str:
+    return check_asset_url(
+        url,
+        config.allowed_asset_hosts,
+        asset_base_url=config.asset_base_url,
+        api_base_url=config.base_url,
+    )
 
 
 def _asset_headers(config: QodeConnectionConfig, url: str) -> dict[str, str]:
     """The token goes only to the API's own origin, never to a third-party asset host."""
-    api, asset = urlsplit(config.base_url), urlsplit(url)
-    if (api.scheme, api.netloc) == (asset.scheme, asset.netloc):
+    if Origin.of(url) == Origin.of(config.base_url):
         return _auth_headers(config)
     return {}
 
@@ -135,7 +231,7 @@ class AssetStream:
     """An asset being downloaded: its checked URL and its chunks (iterate once)."""
 
     url: str
-    content_type: str | None
+    content_type: str
     chunks: Iterator[bytes]
 
     def __iter__(self) -> Iterator[bytes]:
@@ -236,14 +332,17 @@ class QodeHook(BaseHook):
                 with client.stream(
                     method, path, headers={**_auth_headers(self.config), **headers}, **kwargs
                 ) as response:
-                    _check_body_size(response, self.config.max_body_bytes, what)
-                    body = _capped(response.iter_bytes(), self.config.max_body_bytes, what)
+                    reader = _BodyReader(response, self.config, what)
+                    for raw in response.iter_raw():
+                        if not reader.feed(raw):
+                            break
+                body = reader.body()
                 delay = state.after_response(response, body)
                 if delay is None:
                     return body
             except httpx.TransportError as exc:
                 delay = state.after_error(exc)
-            self.log.warning("%s: retrying in %.2fs (attempt %d)", what, delay, state.attempt)
+            state.log_retry(self.log, delay)
             time.sleep(delay)
 
     def get_interview_raw(self, interview_id: str) -> bytes:
@@ -282,35 +381,76 @@ class QodeHook(BaseHook):
         The chunks can be handed straight to an S3 multipart upload: nothing is held whole.
         """
         config = self.config
-        url = resolve_asset_url(reference, config.asset_base_url, config.allowed_asset_hosts)
-        client = self.get_conn()
-        for _ in range(MAX_REDIRECTS + 1):
-            with client.stream("GET", url, headers=_asset_headers(config, url)) as response:
+        url = resolve_asset_url(
+            reference,
+            config.asset_base_url,
+            config.allowed_asset_hosts,
+            api_base_url=config.base_url,
+        )
+        response: httpx.Response | None = None
+        try:
+            for _ in range(MAX_REDIRECTS + 1):
+                response = self._send_asset_request(url)
                 if response.is_redirect:
+                    response.close()
                     url = _next_asset_url(response, url, config)
                     continue
                 if response.status_code != 200:
-                    raise QodeAssetError(f"asset {url!r}: HTTP {response.status_code}")
-                chunks = response.iter_bytes(ASSET_CHUNK_BYTES)
+                    raise QodeAssetError(f"asset {shown(url)}: HTTP {response.status_code}")
+                length = _announced_length(response)
+                if length is not None and length > config.max_asset_bytes:
+                    raise QodeAssetError(
+                        f"asset {shown(url)}: Content-Length {length} is over the "
+                        f"{config.max_asset_bytes}-byte limit"
+                    )
                 yield AssetStream(
                     url=url,
-                    content_type=response.headers.get("Content-Type"),
-                    chunks=_limited(chunks, config.max_asset_bytes, url),
+                    content_type=stored_content_type(url, response.headers.get("Content-Type")),
+                    chunks=self._asset_chunks(response, url),
                 )
                 return
-        raise QodeAssetError(f"asset {reference!r}: more than {MAX_REDIRECTS} redirects")
+            raise QodeAssetError(f"asset {shown(reference)}: more than {MAX_REDIRECTS} redirects")
+        finally:
+            if response is not None:
+                response.close()
+
+    def _send_asset_request(self, url: str) -> httpx.Response:
+        """Send the GET, streaming; whatever httpx refuses or fails at is a QodeAssetError."""
+        client = self.get_conn()
+        try:
+            request = client.build_request("GET", url, headers=_asset_headers(self.config, url))
+            return client.send(request, stream=True)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise self._asset_error(url, exc) from None
+
+    def _asset_error(self, url: str, exc: Exception) -> QodeAssetError:
+        text = Redactor(self.config.token).text(f"{type(exc).__name__}: {exc}")
+        return QodeAssetError(f"asset {shown(url)}: {text}")
+
+    def _asset_chunks(self, response: httpx.Response, url: str) -> Iterator[bytes]:
+        """Decoded pieces (at most 1 MiB each), stopped beyond ``max_asset_bytes``."""
+        limit, size = self.config.max_asset_bytes, 0
+        try:
+            decoder = BodyDecoder(response.headers.get("Content-Encoding"))
+            for raw in response.iter_raw():
+                for piece in decoder.feed(raw):
+                    size += len(piece)
+                    if size > limit:
+                        raise QodeAssetError(
+                            f"asset {shown(url)}: larger than the {limit}-byte limit"
+                        )
+                    yield piece
+        except (httpx.HTTPError, BodyDecodingError) as exc:
+            raise self._asset_error(url, exc) from None
 
     def download_asset(self, reference: str, sink: IO[bytes]) -> AssetInfo:
         """Stream an asset into ``sink`` (a file, a pipe, a buffer) and report size and sha256."""
         digest, size = hashlib.sha256(), 0
-        try:
-            with self.open_asset(reference) as stream:
-                for chunk in stream:
-                    digest.update(chunk)
-                    size += len(chunk)
-                    sink.write(chunk)
-        except httpx.TransportError as exc:
-            raise QodeAssetError(f"asset {reference!r}: {type(exc).__name__}: {exc}") from exc
+        with self.open_asset(reference) as stream:
+            for chunk in stream:
+                digest.update(chunk)
+                size += len(chunk)
+                sink.write(chunk)
         return AssetInfo(stream.url, size, digest.hexdigest(), stream.content_type)
 
     def test_connection(self) -> tuple[bool, str]:
@@ -327,20 +467,14 @@ class QodeHook(BaseHook):
         return True, "Connection successfully tested"
 
 
-def _limited(chunks: Iterable[bytes], limit: int, url: str) -> Iterator[bytes]:
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise QodeAssetError(f"asset {url!r}: larger than the {limit}-byte limit")
-        yield chunk
-
-
 class QodeAsyncClient:
     """Async access to the API with at most ``max_concurrency`` requests in flight.
 
     Use as ``async with QodeAsyncClient(config) as client:``; one client serves a whole batch.
     """
+
+    #: A standard logger: the task runner routes it to the task log, and tests read it.
+    log = logging.getLogger(__name__)
 
     def __init__(
         self, config: QodeConnectionConfig, *, transport: httpx.AsyncBaseTransport | None = None
@@ -349,6 +483,9 @@ class QodeAsyncClient:
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(config.max_concurrency)
+        self._large_bodies = asyncio.Semaphore(
+            max(1, min(config.max_concurrency, LARGE_BODIES_BYTES // max(1, config.max_body_bytes)))
+        )
 
     async def __aenter__(self) -> QodeAsyncClient:
         limits = httpx.Limits(
@@ -373,7 +510,6 @@ class QodeAsyncClient:
 
     async def _request(self, method: str, path: str, what: str) -> bytes:
         state = _retry_state(self.config, what)
-        limit = self.config.max_body_bytes
         while True:
             try:
                 headers = _auth_headers(self.config)
@@ -381,19 +517,35 @@ class QodeAsyncClient:
                     self._slots,
                     self.client.stream(method, path, headers=headers) as response,
                 ):
-                    _check_body_size(response, limit, what)
-                    chunks = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        chunks += chunk
-                        if len(chunks) > limit:
-                            break  # _capped raises below, keeping the first `limit` bytes
-                    body = _capped([bytes(chunks)], limit, what)
+                    reader = _BodyReader(response, self.config, what)
+                    await self._read(response, reader)
+                body = reader.body()
                 delay = state.after_response(response, body)
                 if delay is None:
                     return body
             except httpx.TransportError as exc:
                 delay = state.after_error(exc)
+            state.log_retry(self.log, delay)
             await asyncio.sleep(delay)
+
+    async def _read(self, response: httpx.Response, reader: _BodyReader) -> None:
+        """Read a body; growing past :data:`SMALL_BODY_BYTES` needs one of a few large-body
+        slots, so memory is bounded by ``max_concurrency`` small bodies plus a few large ones
+        (legitimate or gzip bombs alike), not by ``max_concurrency * max_body_bytes``."""
+        large = False
+        try:
+            async for raw in response.aiter_raw():
+                for piece in reader.pieces(raw):
+                    if not large and reader.size + len(piece) > SMALL_BODY_BYTES:
+                        await self._large_bodies.acquire()
+                        large = True
+                    if not reader.add(piece):
+                        break
+                if reader.done:
+                    break
+        finally:
+            if large:
+                self._large_bodies.release()
 
     async def get_interview_raw(self, interview_id: str) -> bytes:
         return await self._request(
@@ -410,11 +562,12 @@ class QodeAsyncClient:
             raw = await self.get_interview_raw(interview_id)
         except QodeResponseError as exc:
             exc.interview_id = interview_id
-            return FetchResult(interview_id, raw=exc.raw, error=exc)
+            return FetchResult(interview_id, raw=exc.raw, error=_detached(exc))
         except QodeError as exc:
             if isinstance(exc, QodeAuthError):
                 raise
-            return FetchResult(interview_id, error=exc, seconds=time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            return FetchResult(interview_id, error=_detached(exc), seconds=seconds)
         return FetchResult(interview_id, raw=raw, seconds=time.perf_counter() - started)
 
     async def fetch_many(self, interview_ids: Sequence[str]) -> list[FetchResult]:

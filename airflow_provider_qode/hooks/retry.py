@@ -12,6 +12,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import httpx
 
@@ -23,7 +24,11 @@ from airflow_provider_qode.exceptions import (
     QodeRateLimitError,
     QodeServerError,
 )
+from airflow_provider_qode.hooks.redact import Redactor
 from airflow_provider_qode.models import describe_body
+
+#: How much of an error answer is read: enough for the API's message, never a bomb's worth.
+ERROR_BODY_BYTES = 64 * 1024
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -45,16 +50,25 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def error_detail(body: bytes) -> str:
-    """The API's own words for an error: ``errors`` of a JSON body, else a body description."""
+    """The API's own words for an error: ``errors`` of a JSON body, else a body description.
+
+    Total: a body nested too deep to parse or print (RecursionError) is only described.
+    """
     try:
         data = json.loads(body)
-    except ValueError:
-        return describe_body(body)
-    if isinstance(data, dict) and "errors" in data:
-        errors = data["errors"]
-        text = "; ".join(map(str, errors)) if isinstance(errors, list) else str(errors)
-        return text[:300]
+        if isinstance(data, dict) and "errors" in data:
+            errors = data["errors"]
+            text = "; ".join(map(str, errors)) if isinstance(errors, list) else str(errors)
+            return text[:300]
+    except (ValueError, RecursionError):
+        pass
     return describe_body(body)
+
+
+class WarningLog(Protocol):
+    """Any logger with ``warning(msg, *args)``: stdlib or Airflow's structlog loggers."""
+
+    def warning(self, event: Any, *args: Any, **kw: Any) -> Any: ...
 
 
 @dataclass
@@ -67,7 +81,10 @@ class RetryState:
     backoff_max: float
     retry_after_max: float
     retryable: bool = True
+    redactor: Redactor = field(default_factory=Redactor)
     attempt: int = 0
+    #: Why the last attempt failed (``HTTP 503``, ``ReadTimeout``): logged, never a body.
+    reason: str = ""
     rng: random.Random = field(default_factory=random.Random)
 
     def _backoff(self) -> float:
@@ -83,7 +100,9 @@ class RetryState:
         status = response.status_code
         if 200 <= status < 300:
             return None
-        detail = f"{self.what}: HTTP {status}: {error_detail(body)}"
+        self.reason = f"HTTP {status}"
+        body = self.redactor.body(body[:ERROR_BODY_BYTES])
+        detail = self.redactor.text(f"{self.what}: HTTP {status}: {error_detail(body)}")
         if status in (401, 403):
             raise QodeAuthError(detail + " (check the connection's token)", http_status=status)
         if status == 404:
@@ -103,15 +122,31 @@ class RetryState:
             return self._backoff()
         if 300 <= status < 400:
             location = response.headers.get("Location", "no Location")
-            detail = f"{self.what}: unexpected HTTP {status} redirect to {location}"
+            detail = self.redactor.text(
+                f"{self.what}: unexpected HTTP {status} redirect to {location}"
+            )
         raise QodeAPIError(detail, http_status=status, body=body)
 
     def after_error(self, exc: httpx.TransportError) -> float:
         """Seconds to wait after a timeout or connection failure; raises once retries are spent."""
         self.attempt += 1
+        self.reason = type(exc).__name__
         if self._spent():
             raise QodeConnectionError(
-                f"{self.what}: {type(exc).__name__}: {exc or 'connection failed'} "
-                f"(after {self.attempt} attempts)"
+                self.redactor.text(
+                    f"{self.what}: {type(exc).__name__}: {exc or 'connection failed'} "
+                    f"(after {self.attempt} attempts)"
+                )
             ) from exc
         return self._backoff()
+
+    def log_retry(self, log: WarningLog, delay: float) -> None:
+        """One WARNING per retry, like the HTTP provider's async hook: what, try, reason, wait."""
+        log.warning(
+            "[Try %d of %d] %s failed (%s); retrying in %.2fs",
+            self.attempt,
+            self.max_retries + 1,
+            self.what,
+            self.reason,
+            delay,
+        )

@@ -798,20 +798,32 @@ def test_asset_faults_raise_asset_errors(hook, sandbox_reset, good_id):
 
 @pytest.mark.parametrize(("asset_auth", "succeeds"), [(True, False), (False, True)])
 def test_token_is_not_sent_to_another_origin(
-    hook, sandbox_factory, sandbox_dataset, good_id, asset_auth, succeeds
+    monkeypatch, sandbox, sandbox_factory, sandbox_dataset, good_id, asset_auth, succeeds
 ):
-    """Same host, other port: another origin, so no Authorization header. A server that demands
-    the token therefore answers 401; one that serves assets without auth answers the PNG."""
+    """Same host, other port (allowed by ``host:port``): another origin, so no Authorization
+    header. A server that demands the token therefore answers 401; one that serves assets
+    without auth answers the PNG."""
     other = sandbox_factory(sandbox_dataset, asset_auth=asset_auth)
+    allowed = ["127.0.0.1", f"127.0.0.1:{other.port}"]
+    conn = _set_conn(monkeypatch, sandbox.base_url, allowed_asset_hosts=allowed)
     url = f"{other.base_url}/assets/identity/{good_id}.png"
     sink = io.BytesIO()
-    if succeeds:
-        hook.download_asset(url, sink)
-        assert sink.getvalue() == sandbox_dataset.asset(good_id)
-    else:
-        with pytest.raises(QodeAssetError, match="HTTP 401"):
+    with QodeHook(conn) as hook:
+        if succeeds:
             hook.download_asset(url, sink)
+            assert sink.getvalue() == sandbox_dataset.asset(good_id)
+        else:
+            with pytest.raises(QodeAssetError, match="HTTP 401"):
+                hook.download_asset(url, sink)
     assert other.stats()["total"] == 1
+
+
+def test_asset_on_another_port_of_an_allowed_host_is_refused(hook, sandbox_factory, good_id):
+    """A bare allowed host means its default port or the asset base's port, no other."""
+    other = sandbox_factory()
+    with pytest.raises(QodeAssetError, match=f"127.0.0.1:{other.port} is not in the allowed"):
+        hook.download_asset(f"{other.base_url}/assets/identity/{good_id}.png", io.BytesIO())
+    assert other.stats()["total"] == 0
 
 
 # --- test_connection -------------------------------------------------------------------------

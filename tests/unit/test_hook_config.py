@@ -172,7 +172,7 @@ def test_not_retryable_call_raises_on_first_5xx():
         _state(retryable=False).after_response(_response(500), b"")
 
 
-ALLOWED = frozenset({"api.qode.io", "127.0.0.1"})
+ALLOWED = frozenset({"api.qode.io", "127.0.0.1", "127.0.0.1:9"})
 
 
 @pytest.mark.parametrize(
@@ -203,6 +203,14 @@ def test_asset_references_resolve(reference: str, url: str):
         ("a\x00b", "control"),
         ("", "empty"),
         ("gopher://api.qode.io/", "scheme"),
+        ("http://127.0.0.1:10/a.png", "127.0.0.1:10 is not in the allowed"),
+        ("https://api.qode.io:8443/a.png", "api.qode.io:8443 is not in the allowed"),
+        ("http://[::1/x.png", "malformed"),
+        ("http://127.0.0.1:abc/x.png", "malformed"),
+        ("http://127.0.0.1:99999/x.png", "malformed"),
+        ("http://\uff11\uff12\uff17.0.0.1/x.png", "malformed"),
+        ("http://127.0.0.1:\uff18\uff10/x.png", "malformed"),
+        ("https://\uff41pi.qode.io/x.png", "malformed"),
     ],
 )
 def test_hostile_asset_references_are_refused(reference: str, match: str):
