@@ -18,6 +18,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_qode.models import (
@@ -906,7 +907,30 @@ def build_suite(gx: Any, table: str) -> Any:
                 **check.kwargs,
                 **extra,
                 meta={"rule_id": check.rule, "check_id": check.id},
+                description=f"{check.rule}: {RULES[check.rule].description}",
                 severity="critical" if check.severity is Severity.ERROR else "warning",
             )
         )
     return suite
+
+
+def export_suites(directory: str | Path) -> list[Path]:
+    """Write each table's suite as GX suite JSON (``qode_<table>.json``) for use in any GX context.
+
+    The files are ``ExpectationSuite.to_json_dict()``; load one with
+    ``gx.ExpectationSuite(**json.loads(text))`` and validate the table of the same name that
+    ``flatten.flatten()`` builds (see docs/quality.md).
+    """
+    from airflow_provider_qode.quality.gate import _import_gx, _new_context
+
+    gx = _import_gx()
+    _new_context(gx)  # GX builds suites only while a context is active
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for table in t.TABLES:
+        path = out / f"qode_{table}.json"
+        suite = build_suite(gx, table).to_json_dict()
+        path.write_text(json.dumps(suite, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
