@@ -110,3 +110,36 @@ def test_docs_snippet_finds_what_the_gate_finds(
     assert printed == repr(sorted(namespace["failed"]))
     if example == "fails_QR_COV_02":  # the output the docs show
         assert f"print(sorted(failed))  # {printed}" in _snippet()
+
+
+#: The computed columns docs/quality.md lists as still read by an expectation, with the reason.
+COMPUTED = {
+    "weighted_error",
+    "maximum_error",
+    "total_sum_error",
+    "maximum_sum_error",
+    "duration_error",
+    "interview_id_ok",
+    "ends_with_candidate_id",
+    "timestamp_calendar_ok",
+    "total_core_domains_whole",
+    "covered_core_domains_whole",
+    "coverage_deficit",
+}
+
+
+def _columns(kwargs: Any) -> set[str]:
+    return {kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs}
+
+
+def test_docs_count_the_expectations_and_the_computed_ones() -> None:
+    text = DOC.read_text()
+    match = re.search(r"The gate's (\d+) expectations", text)
+    assert match and int(match.group(1)) == len(CHECKS)
+    computed = [c for c in CHECKS if _columns(c.kwargs) & COMPUTED]
+    assert len(computed) == 12 and "Twelve expectations still read a value" in text
+    table = text[text.index("| computed in `flatten.py` |") : text.index("The pair and range")]
+    assert set(re.findall(r"`(\w+)`", table)) >= COMPUTED
+    # a boolean computed in Python is one of the listed ones, never a hidden rule outcome
+    booleans = {c.kwargs["column"] for c in CHECKS if c.kwargs.get("value_set") == [True]}
+    assert booleans <= COMPUTED
