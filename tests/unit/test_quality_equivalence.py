@@ -366,9 +366,8 @@ def test_generated_payloads_get_the_generators_verdicts(seed: int, share: float)
 def record() -> None:
     """Write the fixture from the gate as it is now."""
     items = corpus()
-    FIXTURE.write_text(
-        json.dumps({"corpus_sha256": _digest(items), "verdicts": _verdicts(items)}, indent=0) + "\n"
-    )
+    lines = ",\n".join(json.dumps(v) for v in _verdicts(items))  # one interview per line
+    FIXTURE.write_text(f'{{"corpus_sha256": "{_digest(items)}",\n"verdicts": [\n{lines}\n]}}\n')
 
 
 if __name__ == "__main__":
