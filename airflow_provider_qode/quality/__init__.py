@@ -2,8 +2,9 @@
 
 ``rules`` holds the rule table, ``flatten`` turns models into pandas tables, ``suite`` holds the
 expectations, ``gate`` runs them (:func:`validate_batch`), ``report`` renders the results and
-``cli`` is ``qode-lake validate``. Exports are resolved lazily so that importing this package
-(as ``qode-lake --help`` does) pulls in neither pandas nor Airflow nor GX.
+``cli`` is ``qode-lake validate`` and ``qode-lake suites export``. Exports are resolved lazily so
+that importing this package (as ``qode-lake --help`` does) pulls in neither pandas nor Airflow
+nor GX.
 """
 
 from __future__ import annotations

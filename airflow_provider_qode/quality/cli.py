@@ -152,6 +152,7 @@ def register(subparsers: Any) -> None:
         formatter_class=HelpFormatter,
     )
     _configure(parser)
+    register_suites(subparsers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -167,6 +168,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     code: int = args.run(args)
     return code
+
+
+# --- qode-lake suites export DIR ---------------------------------------------------------------
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """The ``suites export`` subcommand: one GX suite JSON file per table, paths on stdout."""
+    logging.getLogger("airflow_provider_qode.quality").setLevel(logging.WARNING)
+    from airflow_provider_qode.quality.suite import export_suites
+
+    try:
+        written = export_suites(args.directory)
+    except OSError as exc:
+        print(f"qode-lake suites export: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for path in written:
+        print(path)
+    return EXIT_OK
+
+
+def register_suites(subparsers: Any) -> None:
+    """Add ``suites export DIR`` to the ``qode-lake`` command line."""
+    suites = subparsers.add_parser(
+        "suites", help="the quality gate's Great Expectations suites"
+    ).add_subparsers(dest="suites_command", required=True)
+    export = suites.add_parser(
+        "export",
+        help="write the GX suites as JSON (ExpectationSuite.to_json_dict()), one per table",
+        description="Write qode_<table>.json for each flattened table into DIRECTORY; load one "
+        "with gx.ExpectationSuite(**json.load(f)). See docs/quality.md.",
+    )
+    export.add_argument("directory", metavar="DIRECTORY", help="created if missing")
+    export.set_defaults(run=run_export)
 
 
 if __name__ == "__main__":

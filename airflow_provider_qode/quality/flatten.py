@@ -1,9 +1,12 @@
 """Interview models -> one pandas table per nested level, with the derived columns the rules need.
 
-The rules compare values across fields (``weighted = score x weight``, sums over criteria,
-interval containment, coverage counts...). Stock GX expectations look at one or two columns of
-one row, so the arithmetic is done here, once, as derived columns; a derived column is null when
-its rule does not apply to the row, and GX column-map expectations skip nulls.
+Stock GX expectations look at one or two columns of one row, so what they cannot compute is
+done here, once, as derived columns: counts and sums over nested rows (criteria per agent, core
+domains, interval bounds), residuals with a tolerance (``|weighted - score x weight|``) and the
+few checks that need this project's own parsers. Where a rule applies (``status`` is
+``REPORT_GENERATED``, ``result`` is ``Pass``...) is said by the expectation's GX
+``row_condition`` (``suite.py``), not here; a column is null when its field is absent, and GX
+column-map expectations skip nulls.
 
 Rows are appended to plain column lists and each table becomes one DataFrame at the end: no
 per-row Python object survives flattening, and an interview's model can be dropped as soon as it
@@ -23,11 +26,8 @@ from typing import Any
 import pandas as pd
 
 from airflow_provider_qode.models import (
-    BUSINESS_ANALYST_TYPES,
     ISO_DATETIME,
-    AssessmentVersion,
     Interview,
-    InterviewType,
     interview_id_problem,
     parse_timestamp,
 )
@@ -57,18 +57,8 @@ TABLES: tuple[str, ...] = (
 
 
 #: ``HH:MM:SS.mmm`` offset into the recording (QR-LIFE-04); hours may exceed two digits.
-_CLOCK = re.compile(r"^(\d+):([0-5]?\d):([0-5]?\d(?:[.,]\d+)?)\Z")
-
-_STATUS_REPORT_GENERATED = "REPORT_GENERATED"
-_VERSIONS_WITH_CI = frozenset(
-    {
-        AssessmentVersion.CI_V2.value,
-        AssessmentVersion.PF_DOMAIN_V3.value,
-        AssessmentVersion.PF_DOMAIN_3P_V4.value,
-    }
-)
-_BA_TYPES = frozenset(t.value for t in BUSINESS_ANALYST_TYPES)
-_CODING_TYPE = InterviewType.SOFTWARE_ENGINEER_CODING.value
+CLOCK_REGEX = r"^\d+:[0-5]?\d:[0-5]?\d(?:[.,]\d+)?\Z"
+_CLOCK = re.compile(CLOCK_REGEX)
 
 _INF = math.inf
 
@@ -84,17 +74,20 @@ def _num(value: float | None) -> float | None:
     return _INF if value != value else value
 
 
-def _seconds(value: str | float | None) -> tuple[float | None, bool | None]:
-    """(seconds, readable) of a black-screen time: ``HH:MM:SS.mmm`` or a plain number."""
+def _seconds(value: str | float | None) -> float | None:
+    """Seconds of a black-screen time (``HH:MM:SS.mmm`` or a plain number); None if unreadable.
+
+    Whether a text time is readable is GX's to say (``CLOCK_REGEX`` on ``start_text``).
+    """
     if value is None:
-        return None, None
+        return None
     if isinstance(value, str):
-        match = _CLOCK.match(value.strip())
-        if not match:
-            return None, False
-        hours, minutes, seconds = match.groups()
-        return int(hours) * 3600 + int(minutes) * 60 + float(seconds.replace(",", ".")), True
-    return _num(value), True
+        value = value.strip()
+        if not _CLOCK.match(value):
+            return None
+        hours, minutes, seconds = value.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds.replace(",", "."))
+    return _num(value)
 
 
 def timestamp_is_valid(value: str) -> bool:
@@ -148,7 +141,7 @@ class _Table:
         return pd.DataFrame(data)
 
 
-_F, _O, _I = "float64", "object", "int64"
+_F, _O, _I, _B = "float64", "object", "int64", "bool"
 
 _SCHEMAS: dict[str, dict[str, str]] = {
     INTERVIEWS: {
@@ -171,26 +164,19 @@ _SCHEMAS: dict[str, dict[str, str]] = {
         "ci_confidence_level": _F,
         "overall_coding_score": _F,
         "domain_weight_sum": _F,
-        "domain_weight_sum_error": _F,
         "total_core_domains": _F,
         "covered_core_domains": _F,
         "total_core_domains_whole": _O,
         "covered_core_domains_whole": _O,
         "uncovered_count": _F,
-        "uncovered_shortfall": _F,
-        "pass_coverage_gap": _F,
         "core_domain_count": _F,
         "uncovered_core_count": _F,
         "coverage_deficit": _F,
         "duration": _F,
-        "report_has_aggregated_score": _O,
-        "report_has_result": _O,
-        "report_has_assessment_version": _O,
-        "report_has_questions": _O,
-        "language_proficiency_allowed": _O,
-        "code_task_result_allowed": _O,
-        "v1_interval_count": _F,
-        "report_has_overall_ci": _O,
+        "question_count": _I,
+        "has_language_proficiency": _B,
+        "has_code_task_result": _B,
+        "interval_bound_count": _I,
         "ends_with_candidate_id": _O,
     },
     AGENTS: {
@@ -219,8 +205,8 @@ _SCHEMAS: dict[str, dict[str, str]] = {
         "end": _O,
         "start_seconds": _F,
         "end_seconds": _F,
-        "start_readable": _O,
-        "end_readable": _O,
+        "start_text": _O,
+        "end_text": _O,
         "duration": _F,
         "interview_duration": _F,
     },
@@ -347,7 +333,6 @@ class Flattener:
             row["core_domain_count"] = sum(1 for d in skills.domains if d.type == "core")
             if skills.domains and weight_sum is not None:
                 row["domain_weight_sum"] = _num(weight_sum)
-                row["domain_weight_sum_error"] = abs((_num(weight_sum) or 0.0) - 1.0)
         if skills.individual_skills is not None:
             cols = self._tables[SKILLS].columns
             for i, s in enumerate(skills.individual_skills):
@@ -375,8 +360,6 @@ class Flattener:
         uncovered = iv.uncovered_domains
         if uncovered is not None:
             row["uncovered_count"] = len(uncovered)
-            if deficit is not None and deficit > 0:
-                row["uncovered_shortfall"] = deficit - len(uncovered)
             if core_names is not None:
                 row["uncovered_core_count"] = len(core_names.intersection(uncovered))
             cols = self._tables[UNCOVERED].columns
@@ -385,31 +368,16 @@ class Flattener:
                 cols["i"].append(i)
                 cols["name"].append(name)
                 cols["name_key"].append(name.strip() if name is not None else "")
-        if iv.result == "Pass" and deficit is not None:
-            row["pass_coverage_gap"] = deficit
 
     @staticmethod
     def _add_lifecycle(row: dict[str, Any], iv: Interview) -> None:
-        generated = row["status_normalized"] == _STATUS_REPORT_GENERATED
-        if generated:
-            row["report_has_aggregated_score"] = iv.aggregated_score is not None
-            row["report_has_result"] = iv.result is not None
-            row["report_has_assessment_version"] = iv.assessment_version is not None
-            row["report_has_questions"] = bool(iv.agent_response_summary)
-        if iv.language_proficiency is not None and iv.interview_type is not None:
-            row["language_proficiency_allowed"] = iv.interview_type in _BA_TYPES
-        if iv.code_task_result is not None and iv.interview_type is not None:
-            row["code_task_result_allowed"] = iv.interview_type == _CODING_TYPE
-        version = iv.assessment_version
+        """Facts the lifecycle rules condition on; the conditions themselves are GX's."""
+        row["question_count"] = len(iv.agent_response_summary or ())
+        row["has_language_proficiency"] = iv.language_proficiency is not None
+        row["has_code_task_result"] = iv.code_task_result is not None
         ci = iv.overall_score_ci
         has_overall_ci = ci is not None and (ci.lower is not None or ci.upper is not None)
-        if version == AssessmentVersion.NO_CI_V1.value:
-            row["v1_interval_count"] = int(has_overall_ci) + row.pop("_skill_intervals", 0)
-        elif version in _VERSIONS_WITH_CI and generated:
-            row["report_has_overall_ci"] = (
-                ci is not None and ci.lower is not None and ci.upper is not None
-            )
-        row.pop("_skill_intervals", None)
+        row["interval_bound_count"] = int(has_overall_ci) + row.pop("_skill_intervals", 0)
 
     # --- nested tables -------------------------------------------------------------------------
 
@@ -420,16 +388,16 @@ class Flattener:
         cols = self._tables[BLACK_SCREENS].columns
         duration = _num(iv.duration)
         for i, p in enumerate(periods):
-            start, start_ok = _seconds(p.start)
-            end, end_ok = _seconds(p.end)
+            start = _seconds(p.start)
+            end = _seconds(p.end)
             cols["interview"].append(position)
             cols["i"].append(i)
             cols["start"].append(_display(p.start))
             cols["end"].append(_display(p.end))
             cols["start_seconds"].append(start)
             cols["end_seconds"].append(end)
-            cols["start_readable"].append(start_ok)
-            cols["end_readable"].append(end_ok)
+            cols["start_text"].append(p.start.strip() if isinstance(p.start, str) else None)
+            cols["end_text"].append(p.end.strip() if isinstance(p.end, str) else None)
             cols["duration"].append(_num(p.duration))
             cols["interview_duration"].append(duration)
 
@@ -503,7 +471,6 @@ def add_derived(tables: dict[str, pd.DataFrame]) -> None:
     agents["maximum_sum_error"] = (agents["maximum_score"] - agents["criteria_maximum_sum"]).abs()
     bs = tables[BLACK_SCREENS]
     bs["duration_error"] = (bs["duration"] - (bs["end_seconds"] - bs["start_seconds"])).abs()
-    bs["end_past_duration"] = bs["end_seconds"] - bs["interview_duration"]
     # inf - inf and the like are NaN, which GX would skip as "missing": make them fail.
     for frame, column in (
         (crit, "weighted_error"),

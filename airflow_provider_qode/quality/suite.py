@@ -1,9 +1,15 @@
 """The GX expectations, one suite per flattened table, each carrying its rule id.
 
 A :class:`Check` names a stock GX expectation by class name with its arguments, the rule it
-belongs to, and how to phrase a failing row for a human. Keeping the expectation as data means
-this module imports no Great Expectations code: the suites are built at call time, inside the
-gate's single GX run (importing GX costs seconds, so nothing imports it at module import).
+belongs to, where it applies (:class:`When`, a GX ``row_condition``) and how to phrase a failing
+row for a human. Keeping the expectation as data means this module imports no Great Expectations
+code: the suites are built at call time, inside the gate's single GX run (importing GX costs
+seconds, so nothing imports it at module import), or by ``qode-lake suites export``.
+
+Conditional rules are said the way a GX user says them ("``aggregated_score`` is not null where
+``status_normalized == "REPORT_GENERATED"``"). Only what GX has no expectation for is computed in
+``flatten.py``: sums and counts over nested rows, residuals compared with a tolerance, and the
+checks that reuse this project's parsers (interview id, calendar, whole numbers).
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_qode.models import (
+    BUSINESS_ANALYST_TYPES,
     ISO_DATETIME_REGEX,
     AssessmentVersion,
     InterviewStatus,
@@ -37,6 +45,15 @@ RESULT_REGEX = (
     r"Pass/Fail\.)\Z"
 )
 DOMAIN_TYPES = ("core", "secondary", "optional")
+REPORT_GENERATED = InterviewStatus.REPORT_GENERATED.value
+#: QR-LIFE-06: versions whose generated reports carry ``overall_score_ci``.
+VERSIONS_WITH_CI = [
+    AssessmentVersion.CI_V2.value,
+    AssessmentVersion.PF_DOMAIN_V3.value,
+    AssessmentVersion.PF_DOMAIN_3P_V4.value,
+]
+#: QR-LIFE-05: the interview types that may carry ``language_proficiency``.
+BUSINESS_ANALYST = sorted(t.value for t in BUSINESS_ANALYST_TYPES)
 # Binary floating point: 0.01 must still pass when computed as 0.010000000000000009.
 _EPS = 1e-9
 
@@ -58,8 +75,41 @@ def fmt(value: object) -> str:
 
 
 @dataclass(frozen=True)
+class When:
+    """One term of a GX ``row_condition``: ``column op value``, kept as plain data.
+
+    ``op`` is ``==``, ``>``, ``in`` or ``not_null``. Rows where a term is false, or where its
+    column is null (pandas compares NaN and None as false), are outside the expectation.
+    """
+
+    column: str
+    op: str
+    value: Any = None
+
+    def condition(self) -> Any:
+        """The GX ``Condition`` object (``Column("status") == "X"`` and the like)."""
+        from great_expectations.expectations.row_conditions import Column
+
+        column = Column(self.column)
+        if self.op == "==":
+            return column == self.value
+        if self.op == ">":
+            return column > self.value
+        if self.op == "in":
+            return column.is_in(self.value)
+        if self.op == "not_null":
+            return column.is_not_null()
+        raise ValueError(f"unknown row-condition operator {self.op!r}")
+
+
+def _generated() -> When:
+    """Where QR-LIFE-01 and -06 apply: the status, trimmed and upper-cased, is REPORT_GENERATED."""
+    return When("status_normalized", "==", REPORT_GENERATED)
+
+
+@dataclass(frozen=True)
 class Check:
-    """One GX expectation over one table, for one rule."""
+    """One GX expectation over one table, for one rule, on the rows where ``when`` holds."""
 
     id: str
     rule: str
@@ -67,10 +117,21 @@ class Check:
     expectation: str
     kwargs: Mapping[str, Any]
     reason: Callable[[Row], str] = field(compare=False)
+    when: tuple[When, ...] = ()
 
     @property
     def severity(self) -> Severity:
         return RULES[self.rule].severity
+
+    def row_condition(self) -> Any:
+        """The GX ``row_condition`` (``None``: every row), the terms joined with AND."""
+        if not self.when:
+            return None
+        conditions = [w.condition() for w in self.when]
+        condition = conditions[0]
+        for other in conditions[1:]:
+            condition = condition & other
+        return condition
 
 
 # --- where a row lives in the payload ----------------------------------------------------------
@@ -118,6 +179,7 @@ def _between(
     *,
     strict_min: bool = False,
     strict_max: bool = False,
+    when: tuple[When, ...] = (),
 ) -> Check:
     kwargs: dict[str, Any] = {"column": column}
     if min_value is not None:
@@ -126,7 +188,7 @@ def _between(
     if max_value is not None:
         kwargs["max_value"] = max_value
         kwargs["strict_max"] = strict_max
-    return Check(check_id, rule, table, "ExpectColumnValuesToBeBetween", kwargs, reason)
+    return Check(check_id, rule, table, "ExpectColumnValuesToBeBetween", kwargs, reason, when)
 
 
 def _range(
@@ -167,6 +229,7 @@ def _a_ge_b(
     reason: Callable[[Row], str],
     *,
     or_equal: bool = True,
+    when: tuple[When, ...] = (),
 ) -> Check:
     kwargs = {
         "column_A": a,
@@ -174,7 +237,9 @@ def _a_ge_b(
         "or_equal": or_equal,
         "ignore_row_if": "either_value_is_missing",
     }
-    return Check(check_id, rule, table, "ExpectColumnPairValuesAToBeGreaterThanB", kwargs, reason)
+    return Check(
+        check_id, rule, table, "ExpectColumnPairValuesAToBeGreaterThanB", kwargs, reason, when
+    )
 
 
 def _equal(
@@ -191,9 +256,23 @@ def _in_set(
     column: str,
     values: list[str],
     reason: Callable[[Row], str],
+    when: tuple[When, ...] = (),
 ) -> Check:
     kwargs = {"column": column, "value_set": values}
-    return Check(check_id, rule, table, "ExpectColumnValuesToBeInSet", kwargs, reason)
+    return Check(check_id, rule, table, "ExpectColumnValuesToBeInSet", kwargs, reason, when)
+
+
+def _not_null(
+    check_id: str,
+    rule: str,
+    table: str,
+    column: str,
+    reason: Callable[[Row], str],
+    when: tuple[When, ...],
+) -> Check:
+    """``column`` is present on the rows where ``when`` holds."""
+    kwargs = {"column": column}
+    return Check(check_id, rule, table, "ExpectColumnValuesToNotBeNull", kwargs, reason, when)
 
 
 def _interval_checks(table: str, where: Callable[[Row], str], point: str) -> list[Check]:
@@ -252,18 +331,40 @@ def _interval_checks(table: str, where: Callable[[Row], str], point: str) -> lis
     ]
 
 
+def _absent(value: object) -> bool:
+    """A null cell: None, or NaN in a float column (a NaN in the payload is stored as +inf)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _top(_: Row) -> str:
     return ""
 
 
-def _report_has(name: str, what: str) -> Check:
+def _report_has(name: str) -> Check:
     """QR-LIFE-01: one field a generated report must have."""
-    return _is_true(
+    return _not_null(
         f"interviews.report_{name}",
         "QR-LIFE-01",
         t.INTERVIEWS,
-        f"report_has_{name}",
-        lambda r: f"status = {fmt(r['status'])} but {what}",
+        name,
+        lambda r: f"status = {fmt(r['status'])} but {name} is missing",
+        (_generated(),),
+    )
+
+
+def _overall_ci_missing(r: Row) -> str:
+    """QR-LIFE-06: which part of ``overall_score_ci`` a generated ci_v2+ report lacks."""
+    lower, upper = _absent(r["ci_lower"]), _absent(r["ci_upper"])
+    missing = (
+        "overall_score_ci"
+        if lower and upper
+        else "overall_score_ci.lower"
+        if lower
+        else "overall_score_ci.upper"
+    )
+    return (
+        f"assessment_version = {fmt(r['assessment_version'])} and status = "
+        f"{fmt(r['status'])} but {missing} is missing"
     )
 
 
@@ -390,12 +491,13 @@ def _build_checks() -> list[Check]:
             "interviews.domain_weight_sum",
             "QR-SCORE-07",
             iv,
-            "domain_weight_sum_error",
+            "domain_weight_sum",
             lambda r: (
                 f"skills.domains[].weight sum to {fmt(round(r['domain_weight_sum'], 6))}, "
                 f"not 1 (within {WEIGHT_SUM_TOLERANCE})"
             ),
-            max_value=WEIGHT_SUM_TOLERANCE + _EPS,
+            1.0 - WEIGHT_SUM_TOLERANCE - _EPS,
+            1.0 + WEIGHT_SUM_TOLERANCE + _EPS,
         ),
         # --- QR-COV-01..05
         _between(
@@ -441,28 +543,30 @@ def _build_checks() -> list[Check]:
                 f"total_core_domains = {fmt(r['total_core_domains'])}"
             ),
         ),
-        _between(
+        _a_ge_b(
             "interviews.uncovered_listed",
             "QR-COV-02",
             iv,
-            "uncovered_shortfall",
+            "uncovered_count",
+            "coverage_deficit",
             lambda r: (
                 f"uncovered_domains lists {fmt(r['uncovered_count'])} domains, fewer than "
                 f"total_core_domains - covered_core_domains = {fmt(r['coverage_deficit'])}"
             ),
-            max_value=0.0,
+            when=(When("coverage_deficit", ">", 0),),
         ),
-        _between(
+        _a_ge_b(
             "interviews.pass_needs_coverage",
             "QR-COV-04",
             iv,
-            "pass_coverage_gap",
+            "covered_core_domains",
+            "total_core_domains",
             lambda r: (
                 f'result = "Pass" but covered_core_domains = '
                 f"{fmt(r['covered_core_domains'])} < total_core_domains = "
                 f"{fmt(r['total_core_domains'])}"
             ),
-            max_value=0.0,
+            when=(When("result", "==", "Pass"),),
         ),
         _equal(
             "interviews.core_domain_count",
@@ -487,10 +591,18 @@ def _build_checks() -> list[Check]:
             ),
         ),
         # --- QR-LIFE-01
-        _report_has("aggregated_score", "aggregated_score is missing"),
-        _report_has("result", "result is missing"),
-        _report_has("assessment_version", "assessment_version is missing"),
-        _report_has("questions", "agent_response_summary is missing or empty"),
+        _report_has("aggregated_score"),
+        _report_has("result"),
+        _report_has("assessment_version"),
+        _between(
+            "interviews.report_questions",
+            "QR-LIFE-01",
+            iv,
+            "question_count",
+            lambda r: f"status = {fmt(r['status'])} but agent_response_summary is missing or empty",
+            1.0,
+            when=(_generated(),),
+        ),
         # --- QR-LIFE-04 (interview level)
         _between(
             "interviews.duration",
@@ -501,45 +613,60 @@ def _build_checks() -> list[Check]:
             0.0,
         ),
         # --- QR-LIFE-05, -06
-        _is_true(
+        _in_set(
             "interviews.language_proficiency_type",
             "QR-LIFE-05",
             iv,
-            "language_proficiency_allowed",
+            "interview_type",
+            BUSINESS_ANALYST,
             lambda r: (
                 f"language_proficiency is present for interview_type = "
                 f"{fmt(r['interview_type'])}, not a business-analyst type"
             ),
+            when=(When("has_language_proficiency", "==", True),),
         ),
-        _is_true(
+        _in_set(
             "interviews.code_task_result_type",
             "QR-LIFE-05",
             iv,
-            "code_task_result_allowed",
+            "interview_type",
+            [InterviewType.SOFTWARE_ENGINEER_CODING.value],
             lambda r: (
                 f"code_task_result is present for interview_type = "
                 f"{fmt(r['interview_type'])}, not SOFTWARE_ENGINEER_CODING"
             ),
+            when=(When("has_code_task_result", "==", True),),
         ),
         _between(
             "interviews.v1_without_intervals",
             "QR-LIFE-06",
             iv,
-            "v1_interval_count",
+            "interval_bound_count",
             lambda r: (
                 f'assessment_version = "no_ci_v1" but the report carries '
-                f"{fmt(r['v1_interval_count'])} interval bounds"
+                f"{fmt(r['interval_bound_count'])} interval bounds"
             ),
             max_value=0.0,
+            when=(When("assessment_version", "==", AssessmentVersion.NO_CI_V1.value),),
         ),
-        _is_true(
+        _not_null(
             "interviews.overall_ci_present",
             "QR-LIFE-06",
             iv,
-            "report_has_overall_ci",
-            lambda r: (
-                f"assessment_version = {fmt(r['assessment_version'])} and status = "
-                f"{fmt(r['status'])} but overall_score_ci is missing"
+            "ci_lower",
+            _overall_ci_missing,
+            (When("assessment_version", "in", VERSIONS_WITH_CI), _generated()),
+        ),
+        _not_null(
+            "interviews.overall_ci_upper_present",
+            "QR-LIFE-06",
+            iv,
+            "ci_upper",
+            _overall_ci_missing,
+            (
+                When("assessment_version", "in", VERSIONS_WITH_CI),
+                _generated(),
+                When("ci_lower", "not_null"),
             ),
         ),
         # --- agents: QR-SCORE-04
@@ -628,18 +755,20 @@ def _build_checks() -> list[Check]:
             max_value=SCORE_TOLERANCE,
         ),
         # --- black-screen periods: QR-LIFE-04
-        _is_true(
+        Check(
             "black_screens.start_readable",
             "QR-LIFE-04",
             t.BLACK_SCREENS,
-            "start_readable",
+            "ExpectColumnValuesToMatchRegex",
+            {"column": "start_text", "regex": t.CLOCK_REGEX},
             lambda r: f"{_period(r)}.start = {fmt(r['start'])} is not HH:MM:SS.mmm",
         ),
-        _is_true(
+        Check(
             "black_screens.end_readable",
             "QR-LIFE-04",
             t.BLACK_SCREENS,
-            "end_readable",
+            "ExpectColumnValuesToMatchRegex",
+            {"column": "end_text", "regex": t.CLOCK_REGEX},
             lambda r: f"{_period(r)}.end = {fmt(r['end'])} is not HH:MM:SS.mmm",
         ),
         _between(
@@ -659,16 +788,16 @@ def _build_checks() -> list[Check]:
             lambda r: f"{_period(r)}.end = {fmt(r['end'])} is not after start = {fmt(r['start'])}",
             or_equal=False,
         ),
-        _between(
+        _a_ge_b(
             "black_screens.end_within_duration",
             "QR-LIFE-04",
             t.BLACK_SCREENS,
-            "end_past_duration",
+            "interview_duration",
+            "end_seconds",
             lambda r: (
                 f"{_period(r)}.end = {fmt(r['end'])} is after the interview's duration = "
                 f"{fmt(r['interview_duration'])} s"
             ),
-            max_value=0.0,
         ),
         _between(
             "black_screens.duration",
@@ -771,11 +900,37 @@ def build_suite(gx: Any, table: str) -> Any:
     suite = gx.ExpectationSuite(name=f"qode_{table}")
     for check in checks_for(table):
         expectation_class = getattr(gx.expectations, check.expectation)
+        condition = check.row_condition()
+        extra = {} if condition is None else {"row_condition": condition}
         suite.add_expectation(
             expectation_class(
                 **check.kwargs,
+                **extra,
                 meta={"rule_id": check.rule, "check_id": check.id},
+                description=f"{check.rule}: {RULES[check.rule].description}",
                 severity="critical" if check.severity is Severity.ERROR else "warning",
             )
         )
     return suite
+
+
+def export_suites(directory: str | Path) -> list[Path]:
+    """Write each table's suite as GX suite JSON (``qode_<table>.json``) for use in any GX context.
+
+    The files are ``ExpectationSuite.to_json_dict()``; load one with
+    ``gx.ExpectationSuite(**json.loads(text))`` and validate the table of the same name that
+    ``flatten.flatten()`` builds (see docs/quality.md).
+    """
+    from airflow_provider_qode.quality.gate import _import_gx, _new_context
+
+    gx = _import_gx()
+    _new_context(gx)  # GX builds suites only while a context is active
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for table in t.TABLES:
+        path = out / f"qode_{table}.json"
+        suite = build_suite(gx, table).to_json_dict()
+        path.write_text(json.dumps(suite, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(path)
+    return written

@@ -402,6 +402,10 @@ CASES: list[Case] = [
     ),
     Case("COV-04 Pass with full coverage passes", _set(result="Pass")),
     Case(
+        "COV-04 Pass without coverage counts passes",
+        _set(result="Pass", total_core_domains=None, covered_core_domains=None),
+    ),
+    Case(
         "COV-05 core domain count differs",
         _domain(2, type="core"),
         warnings=("QR-COV-05",),
@@ -432,6 +436,14 @@ CASES: list[Case] = [
         "LIFE-01 unfinished interview passes",
         _all(_set(status="STARTED", agent_response_summary=None), _drop("aggregated_score")),
     ),
+    # the GX row_condition reads the trimmed, upper-cased status; a null status is outside it
+    Case(
+        "LIFE-01 padded mixed-case status still applies",
+        _set(status=" Report_Generated ", result=None),
+        ("QR-LIFE-01",),
+        reason='status = " Report_Generated " but result is missing',
+    ),
+    Case("LIFE-01 without status passes", _all(_set(status=None), _drop("aggregated_score"))),
     # --- QR-LIFE-02
     Case(
         "LIFE-02 not the requested id",
@@ -499,6 +511,16 @@ CASES: list[Case] = [
         reason='black_screen_periods[0].start = "1 minute" is not HH:MM:SS.mmm',
     ),
     Case(
+        "LIFE-04 unreadable end time",
+        _periods({"start": "0:00:01", "end": "0:00:05 s", "duration": 4}),
+        ("QR-LIFE-04",),
+        reason='black_screen_periods[0].end = "0:00:05 s" is not HH:MM:SS.mmm',
+    ),
+    Case(
+        "LIFE-04 padded times with a decimal comma pass",
+        _periods({"start": " 0:00:01 ", "end": "0:00:05,5", "duration": 4.5}),
+    ),
+    Case(
         "LIFE-04 negative start",
         _periods({"start": -1, "end": 2, "duration": 3}),
         ("QR-LIFE-04",),
@@ -527,6 +549,10 @@ CASES: list[Case] = [
         _set(interview_type="MULTI_BUSINESS_ANALYST", language_proficiency={"overall": 80}),
     ),
     Case(
+        "LIFE-05 code task result without interview_type passes",
+        _set(interview_type=None, code_task_result={"tasks": [], "overall_coding_score": 70}),
+    ),
+    Case(
         "LIFE-06 no_ci_v1 with intervals",
         _set(assessment_version="no_ci_v1"),
         warnings=("QR-LIFE-06",),
@@ -537,6 +563,17 @@ CASES: list[Case] = [
         _set(overall_score_ci=None),
         warnings=("QR-LIFE-06",),
         reason="overall_score_ci is missing",
+    ),
+    Case(
+        "LIFE-06 generated v4 report with only the lower bound",
+        _ci(upper=None),
+        warnings=("QR-LIFE-06",),
+        reason="but overall_score_ci.upper is missing",
+    ),
+    Case(
+        "LIFE-06 NaN upper bound is present, and out of range",
+        _ci(upper=float("nan")),
+        ("QR-SCORE-06",),
     ),
     Case(
         "LIFE-06 no_ci_v1 without intervals passes",
