@@ -83,3 +83,32 @@ def test_chunking():
     assert chunked([], 2) == []
     with pytest.raises(ValueError):
         chunked(["a"], 0)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (
+            b'{"interviewId": "x_1", "timestamp": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "deeper",
+        ),
+        (_line("x_1", "0001-01-01T00:30:00+01:00", "INTERVIEW_COMPLETED"), "years 1 to 9999"),
+        (_line("x_1", "9999-12-31T23:59:59-01:00", "INTERVIEW_COMPLETED"), "years 1 to 9999"),
+        (b'{"interviewId": "x_\xff\xfe", "timestamp": "2025-11-11T01:00:00Z"}', "not UTF-8"),
+        (_line("x_\ud800", "2025-11-11T01:00:00Z", "INTERVIEW_COMPLETED"), "surrogate"),
+        (
+            b'{"interviewId": "x_1", "interviewId": "y_2", "timestamp": "2025-11-11T01:00:00Z"}',
+            "duplicate",
+        ),
+        (b'{"interviewId": "x_1", "timestamp": "2025-11-11T01:00:00Z", "eventValue": NaN}', "NaN"),
+    ],
+)
+def test_hostile_lines_are_reported_and_skipped(line: bytes, reason: str):
+    good = _line("ok_1", "2025-11-11T01:00:00Z", "INTERVIEW_COMPLETED")
+    found = terminal_interview_ids(_lines(good, line, good), START, END)
+    assert found.interview_ids == ["ok_1"] and found.refused_ids == []
+    assert found.events_read == 2
+    assert len(found.unreadable_lines) == 1
+    problem = found.unreadable_lines[0]
+    assert problem.startswith("events/a.jsonl:2: ") and reason in problem
+    problem.encode("utf-8")  # loggable as UTF-8
