@@ -5,6 +5,8 @@ Every id given ends in exactly one place, and the summary says which:
 * ``published``   passed the gate; raw JSON and assets in the lake;
 * ``quarantined`` failed a rule, was unreadable (``QR-PARSE``), had an asset that could not be
   fetched (``QR-ASSET``), or had an id unfit for a URL or key (refused before any request);
+  an error no rule foresaw while fetching, checking or landing one interview also ends here
+  (``QR-PARSE``, the reason naming the interview), never stopping the chunk;
 * ``missing``     the API answered 404 (recorded in the manifest, nothing to land);
 * ``failed``      the API could not be reached after every retry: an infrastructure error, so
   the task fails *after* landing everything else and a retry picks these up.
@@ -108,7 +110,28 @@ class ChunkSummary:
 
 async def _fetch_all(hook: QodeHook, ids: Sequence[str]) -> list[FetchResult]:
     async with QodeAsyncClient(hook.config) as client:
-        return await client.fetch_many(ids)
+        try:
+            return await client.fetch_many(ids)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:  # one body broke the client in a way it does not type
+            log.warning(
+                "Fetch failed with %s; fetching each id on its own to find the interview",
+                type(exc).__name__,
+            )
+            return list(await asyncio.gather(*(_fetch_isolated(client, i) for i in ids)))
+
+
+async def _fetch_isolated(client: QodeAsyncClient, interview_id: str) -> FetchResult:
+    """One id, with an unexpected error turned into a ``QR-PARSE`` result naming the id."""
+    try:
+        return await client.fetch(interview_id)
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except Exception as exc:
+        reason = unexpected_error_reason(exc, "fetching", interview_id)
+        error = QodeResponseError(reason, raw=b"", interview_id=interview_id)
+        return FetchResult(interview_id, error=error)
 
 
 def fetch_chunk(hook: QodeHook, ids: Sequence[str]) -> list[FetchResult]:

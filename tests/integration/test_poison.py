@@ -10,12 +10,15 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -380,3 +383,52 @@ def test_any_mix_of_hostile_interviews_leaves_each_id_in_exactly_one_place(
     _serve(replay, cases)
     _check_chunk(s3_client, s3_bucket, f"ex{n}/", cases)
     TRIED[0] += len(cases) - 1
+
+
+class _BadGzipHandler(BaseHTTPRequestHandler):
+    """Serves the template for any id; ids starting ``gzip-`` get a body that is not gzip."""
+
+    def do_GET(self) -> None:
+        interview_id = unquote(self.path.rsplit("/", 1)[-1])
+        doc = _doc(interview_id)
+        doc.pop("identity_screenshot_path", None)
+        body = _dumps(doc)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if interview_id.startswith("gzip-"):
+            body = b"this is not gzip at all"
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def bad_gzip_server(monkeypatch: pytest.MonkeyPatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BadGzipHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    point_qode_conn(monkeypatch, f"http://127.0.0.1:{server.server_address[1]}/api/v1")
+    yield
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_body_the_http_client_cannot_decode_quarantines_only_its_interview(
+    bad_gzip_server, s3_client, s3_bucket
+):
+    # httpx raises DecodingError, which is no transport error: it used to escape the batch
+    # fetch and stop the whole chunk on every retry without naming the interview.
+    suffix = f"_{TEMPLATE['candidate_id']}"
+    cases = [
+        Case(f"good-1{suffix}", None, PUBLISHED),
+        Case(f"gzip-1{suffix}", None, PARSE),
+        Case(f"good-2{suffix}", None, PUBLISHED),
+    ]
+    _check_chunk(s3_client, s3_bucket, "gzip/", cases)
+    (quarantine,) = _keys(s3_client, s3_bucket, "gzip/quarantine/")[-1:]
+    reasons = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=quarantine)["Body"].read())
+    assert f"while fetching interview 'gzip-1{suffix}'" in reasons["reasons"][0]
