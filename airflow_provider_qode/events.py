@@ -1,20 +1,26 @@
 """Interview events (JSON Lines under an S3 prefix) -> the ids that finished in a time window.
 
 Qode's event delivery is undocumented; CONTRACT.md assumes a customer's receiver writes each
-event as one JSON line. A line we cannot read is counted and reported, never fatal: one bad
+event as one JSON line. A line we cannot read (not strict JSON, see ``models.loads_strict``; no
+real timestamp; or anything else that fails on it) is counted and reported, never fatal: one bad
 line must not hide a day's interviews.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import ValidationError
 
-from airflow_provider_qode.models import InterviewEvent, interview_id_problem, parse_timestamp
+from airflow_provider_qode.models import (
+    InterviewEvent,
+    interview_id_problem,
+    loads_strict,
+    parse_timestamp,
+    unicode_text,
+)
 
 
 @dataclass
@@ -41,10 +47,13 @@ def terminal_interview_ids(
         if not raw.strip():
             continue
         try:
-            event = InterviewEvent.model_validate(json.loads(raw))
+            event = InterviewEvent.model_validate(loads_strict(raw))
             when = parse_timestamp(event.timestamp)
         except (ValueError, ValidationError) as exc:
-            reason = str(exc).splitlines()[0][:160]
+            found.unreadable_lines.append(f"{source}:{number}: {_first_line(exc)}")
+            continue
+        except Exception as exc:  # last resort: one line never fails the day
+            reason = f"unexpected {type(exc).__name__}: {_first_line(exc)}"
             found.unreadable_lines.append(f"{source}:{number}: {reason}")
             continue
         found.events_read += 1
@@ -61,6 +70,11 @@ def terminal_interview_ids(
         else:
             found.interview_ids.append(interview_id)
     return found
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    return unicode_text(lines[0][:160])
 
 
 def chunked(items: list[str], size: int) -> list[list[str]]:

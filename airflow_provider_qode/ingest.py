@@ -5,6 +5,8 @@ Every id given ends in exactly one place, and the summary says which:
 * ``published``   passed the gate; raw JSON and assets in the lake;
 * ``quarantined`` failed a rule, was unreadable (``QR-PARSE``), had an asset that could not be
   fetched (``QR-ASSET``), or had an id unfit for a URL or key (refused before any request);
+  an error no rule foresaw while fetching, checking or landing one interview also ends here
+  (``QR-PARSE``, the reason naming the interview), never stopping the chunk;
 * ``missing``     the API answered 404 (recorded in the manifest, nothing to land);
 * ``failed``      the API could not be reached after every retry: an infrastructure error, so
   the task fails *after* landing everything else and a retry picks these up.
@@ -13,6 +15,7 @@ Every id given ends in exactly one place, and the summary says which:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -22,21 +25,34 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_qode.exceptions import (
+    QodeAPIError,
     QodeAssetError,
+    QodeConfigError,
+    QodeConnectionError,
     QodeNotFoundError,
     QodeResponseError,
 )
 from airflow_provider_qode.hooks.qode import FetchResult, QodeAsyncClient, QodeHook
 from airflow_provider_qode.lake.layout import InvalidTimestampError, asset_file_name
-from airflow_provider_qode.lake.writer import LakeWriter, WrittenObject
-from airflow_provider_qode.models import Interview, interview_id_problem, parse_interview
+from airflow_provider_qode.lake.writer import LakeError, LakeWriter, WrittenObject
+from airflow_provider_qode.models import (
+    Interview,
+    id_text,
+    interview_id_problem,
+    parse_interview,
+    unexpected_error_reason,
+    unicode_text,
+)
 from airflow_provider_qode.progress import StageProgress, fetch_with_progress, log_outcome
 from airflow_provider_qode.quality.report import html_report, json_report, lake_details
 
 if TYPE_CHECKING:  # the gate (pandas, GX) is imported when a chunk runs, not with the DAG file
     from airflow_provider_qode.quality.gate import FetchedInterview, InterviewVerdict
+
+log = logging.getLogger(__name__)
 
 ASSET_RULE = "QR-ASSET"
 PARSE_RULE = "QR-PARSE"
@@ -44,6 +60,17 @@ ID_RULE = "QR-LIFE-02"
 TIMESTAMP_RULE = "QR-LIFE-03"
 #: Landing threads: each waits on an asset download (API latency) between its S3 writes.
 DEFAULT_S3_CONCURRENCY = 16
+#: Failures of the store or the API, not of one interview's data: they fail the task (after the
+#: rest has landed, or at once) so that a retry finds the store or API back, never quarantine.
+INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
+    BotoCoreError,
+    ClientError,
+    LakeError,
+    OSError,
+    QodeAPIError,
+    QodeConfigError,
+    QodeConnectionError,
+)
 
 
 @dataclass
@@ -82,7 +109,28 @@ class ChunkSummary:
 
 async def _fetch_all(hook: QodeHook, ids: Sequence[str]) -> list[FetchResult]:
     async with QodeAsyncClient(hook.config) as client:
-        return await fetch_with_progress(client, ids)
+        try:
+            return await fetch_with_progress(client, ids)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:  # one body broke the client in a way it does not type
+            log.warning(
+                "Fetch failed with %s; fetching each id on its own to find the interview",
+                type(exc).__name__,
+            )
+            return list(await asyncio.gather(*(_fetch_isolated(client, i) for i in ids)))
+
+
+async def _fetch_isolated(client: QodeAsyncClient, interview_id: str) -> FetchResult:
+    """One id, with an unexpected error turned into a ``QR-PARSE`` result naming the id."""
+    try:
+        return await client.fetch(interview_id)
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except Exception as exc:
+        reason = unexpected_error_reason(exc, "fetching", interview_id)
+        error = QodeResponseError(reason, raw=b"", interview_id=interview_id)
+        return FetchResult(interview_id, error=error)
 
 
 def fetch_chunk(hook: QodeHook, ids: Sequence[str]) -> list[FetchResult]:
@@ -107,9 +155,18 @@ def _land_assets(
                         content_type=stream.content_type,
                     )
                 )
+        except QodeAssetError:
+            raise
         except httpx.HTTPError as exc:
             raise QodeAssetError(
                 f"asset {name} ({reference!r}): {type(exc).__name__}: {exc}"
+            ) from exc
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:  # a reference our code could not handle: this asset's fault
+            raise QodeAssetError(
+                f"asset {name} ({reference!r}) could not be fetched: "
+                f"unexpected {type(exc).__name__}: {exc}"
             ) from exc
     return written
 
@@ -139,12 +196,36 @@ class ChunkIngestor:
     def _quarantine(
         self, interview_id: str, raw: bytes, rules: list[str], reasons: list[str]
     ) -> Outcome:
-        self.writer.quarantine(interview_id, raw, rules, reasons, fetched_at=self._fetched_at)
+        # The writer stores id and reasons as UTF-8 JSON: a lone surrogate must not stop it.
+        texts = [unicode_text(reason) for reason in reasons]
+        self.writer.quarantine(
+            id_text(interview_id), raw, rules, texts, fetched_at=self._fetched_at
+        )
         return Outcome(rules=tuple(rules))
 
     def _land(self, verdict: InterviewVerdict, raw: bytes, interview: Interview | None) -> Outcome:
-        """Runs in a pool thread: touches only the writer and hook, returns what happened."""
+        """Runs in a pool thread: touches only the writer and hook, returns what happened.
+
+        Whatever one interview does ends as its own quarantine; only a failing store or API
+        (:data:`INFRASTRUCTURE_ERRORS`) is raised, to fail the task for a retry.
+        """
         interview_id = verdict.requested_id or verdict.interview_id
+        try:
+            return self._land_one(interview_id, verdict, raw, interview)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:  # last resort: one interview never stops the chunk
+            reason = unexpected_error_reason(exc, "landing", interview_id)
+            log.exception("%s: %s", PARSE_RULE, reason)
+            return self._quarantine(interview_id, raw, [PARSE_RULE], [f"{PARSE_RULE}: {reason}"])
+
+    def _land_one(
+        self,
+        interview_id: str,
+        verdict: InterviewVerdict,
+        raw: bytes,
+        interview: Interview | None,
+    ) -> Outcome:
         if not verdict.published or interview is None:
             return self._quarantine(
                 interview_id, raw, list(verdict.failed_rules), verdict.reason_texts()
@@ -215,8 +296,8 @@ class ChunkIngestor:
                 raw = result.raw or b""
                 try:
                     model: Interview | None = parse_interview(raw, result.interview_id)
-                except QodeResponseError:
-                    model = None  # the gate records QR-PARSE with the parse error
+                except Exception:  # the gate parses again and records QR-PARSE
+                    model = None
                 batch.append(FetchedInterview(result.interview_id, raw, interview=model))
 
         gate_started = time.perf_counter()

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import re
-from datetime import UTC, datetime
+import sys
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
@@ -434,7 +437,8 @@ def parse_timestamp(value: object) -> datetime:
     """The UTC instant of an ISO 8601 date-time with a zone; ``ValueError`` for anything else.
 
     A timestamp without a zone is refused rather than guessed: a guess would move interviews
-    between date partitions depending on the machine's local zone.
+    between date partitions depending on the machine's local zone. One whose offset moves it
+    before year 1 or past 9999 (``0001-01-01T00:30:00+01:00``) names no instant and is refused.
     """
     if not isinstance(value, str) or not ISO_DATETIME.match(value.strip()):
         raise ValueError(f"{value!r} is not an ISO 8601 date-time with a time zone")
@@ -445,11 +449,36 @@ def parse_timestamp(value: object) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{value!r} is not a real date and time") from None
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} in UTC falls outside the years 1 to 9999") from None
+
+
+#: The sane window of interview dates: nothing before this instant ...
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+#: ... and nothing later than this after the moment of the check (clock skew, time zones).
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def timestamp_window_problem(when: datetime, now: datetime | None = None) -> str | None:
+    """Why the instant ``when`` cannot be an interview's time, or None when it can.
+
+    A date before 2000 or more than a day ahead is a bad clock or a bad default, and it would
+    open a date partition (``dt=0001-01-01``) no reader expects.
+    """
+    latest = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
+    if when < EARLIEST_TIMESTAMP:
+        return f"{when.isoformat()} is before {EARLIEST_TIMESTAMP.date().isoformat()}"
+    if when > latest:
+        return f"{when.isoformat()} is more than a day in the future"
+    return None
 
 
 _BAD_ID = re.compile(r"[/\\\s]|\.\.")
-MAX_ID_LENGTH = 256
+#: Longest id in UTF-8 bytes: with the longest prefix and partition a key stays far below S3's
+#: 1,024-byte limit (see ``lake/layout.py``).
+MAX_ID_BYTES = 256
 
 
 def interview_id_problem(interview_id: object) -> str | None:
@@ -458,13 +487,34 @@ def interview_id_problem(interview_id: object) -> str | None:
         return f"interview id must be a string, got {type(interview_id).__name__}"
     if not interview_id:
         return "interview id is empty"
-    if len(interview_id) > MAX_ID_LENGTH:
-        return f"interview id is longer than {MAX_ID_LENGTH} characters"
+    try:
+        size = len(interview_id.encode("utf-8"))
+    except UnicodeEncodeError:
+        return f"interview id {interview_id[:80]!r} is not valid Unicode (a lone UTF-16 surrogate)"
+    if size > MAX_ID_BYTES:
+        return f"interview id is longer than {MAX_ID_BYTES} bytes in UTF-8 ({size})"
     if interview_id == "." or _BAD_ID.search(interview_id):
         return f"interview id {interview_id!r} is '.' or contains '/', '\\', '..' or white space"
     if not interview_id.isprintable():
         return f"interview id {interview_id!r} contains control characters"
     return None
+
+
+def unicode_text(text: str) -> str:
+    """``text`` with lone surrogates escaped (``\\ud800``), so it can be written as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def id_text(interview_id: str) -> str:
+    """An id as text that UTF-8 can hold, one-to-one: ids without ``\\`` or lone surrogates
+    are kept; in the others ``\\`` is doubled and surrogates escaped (both unfit for keys)."""
+    if "\\" not in interview_id and unicode_text(interview_id) is interview_id:
+        return interview_id
+    return unicode_text(interview_id.replace("\\", "\\\\"))
 
 
 def check_interview_id(interview_id: object) -> str:
@@ -496,11 +546,103 @@ def describe_body(raw: bytes) -> str:
     return f"{kind} of {len(raw)} bytes starting {snippet!r}"
 
 
+# --- strict JSON -----------------------------------------------------------------------------
+
+#: Deepest nesting of arrays and objects accepted. The contract nests about six levels; Python's
+#: own parser and every recursive reader after it fail somewhere near a thousand.
+MAX_JSON_DEPTH = 64
+_LARGEST_DOUBLE = sys.float_info.max
+# Only a ``\uD800``-``\uDFFF`` escape can put a surrogate into a str decoded from UTF-8 bytes.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class StrictJSONError(ValueError):
+    """Bytes that are not strict JSON (RFC 8259, with I-JSON's limits): other readers of the lake
+    would fail on them or read different values than the quality gate did."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise StrictJSONError(f"{name} is not a JSON number (non-standard constant)")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        counts = Counter(key for key, _ in pairs)
+        duplicate = next(key for key, n in counts.items() if n > 1)
+        raise StrictJSONError(
+            f"duplicate object key {unicode_text(duplicate[:80])!r}: readers disagree on its value"
+        )
+    return obj
+
+
+def _check_values(data: Any, check_strings: bool) -> None:
+    """Depth, number range and (when escapes were seen) valid Unicode, without recursion."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            if depth > MAX_JSON_DEPTH:
+                raise StrictJSONError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+            if check_strings:
+                for key in value:
+                    _check_text(key)
+            stack.extend((item, depth + 1) for item in value.values())
+        elif kind is list:
+            if depth > MAX_JSON_DEPTH:
+                raise StrictJSONError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+            stack.extend((item, depth + 1) for item in value)
+        elif kind is float:
+            if not math.isfinite(value):
+                raise StrictJSONError("a number is too large for a 64-bit float")
+        elif kind is int:
+            if not -_LARGEST_DOUBLE <= value <= _LARGEST_DOUBLE:
+                digits = len(str(abs(value)))
+                raise StrictJSONError(f"an integer of {digits} digits does not fit a 64-bit float")
+        elif kind is str and check_strings:
+            _check_text(value)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise StrictJSONError(
+            f"a string holds a lone UTF-16 surrogate ({text[exc.start]!r}): not valid Unicode"
+        ) from None
+
+
+def loads_strict(raw: bytes) -> Any:
+    """Parse ``raw`` as strict JSON; :class:`StrictJSONError` (a ``ValueError``) otherwise.
+
+    Refused, beyond what ``json.loads`` refuses: bytes that are not UTF-8 (UTF-16 and BOMs
+    included), ``NaN``/``Infinity``, duplicate object keys, numbers beyond a 64-bit float,
+    strings with lone surrogates and nesting deeper than :data:`MAX_JSON_DEPTH`.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StrictJSONError(
+            f"not UTF-8: byte 0x{raw[exc.start]:02x} at position {exc.start}"
+        ) from None
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise StrictJSONError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except StrictJSONError:
+        raise
+    except ValueError as exc:
+        raise StrictJSONError(str(exc)) from None
+    _check_values(data, check_strings=_SURROGATE_ESCAPE.search(raw) is not None)
+    return data
+
+
 def parse_interview(raw: bytes, interview_id: str | None = None) -> Interview:
     """Read a get-details body; raise :class:`QodeResponseError` (keeping ``raw``) if unreadable."""
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = loads_strict(raw)
+    except StrictJSONError as exc:
         raise QodeResponseError(
             f"response is not JSON ({exc}): {describe_body(raw)}",
             raw=raw,
@@ -520,3 +662,16 @@ def parse_interview(raw: bytes, interview_id: str | None = None) -> Interview:
             raw=raw,
             interview_id=interview_id,
         ) from None
+
+
+def unexpected_error_reason(exc: BaseException, doing: str, interview_id: object) -> str:
+    """A ``QR-PARSE`` reason for an error no rule foresaw, naming the interview and the error.
+
+    The last-resort catch around each interview quarantines it with this reason (its bytes
+    kept) rather than let the error stop the batch on every retry.
+    """
+    message = " ".join(str(exc).split())[:300]
+    return unicode_text(
+        f"unexpected {type(exc).__name__} while {doing} interview {interview_id!r}: {message} "
+        "(a bug in the provider: please report it with the quarantined bytes)"
+    )

@@ -13,7 +13,12 @@ and the writer, the docs and downstream readers agree on one layout::
     <prefix>/_probes/<token>     (for a moment: the writer's conditional-write probe)
 
 ``dt`` is the UTC date of the interview's own ``timestamp`` (never the run date), so the same
-interview lands at the same key whenever it is fetched.
+interview lands at the same key whenever it is fetched. A timestamp outside the sane window
+(before 2000, or more than a day after the moment the key is computed) gives no ``dt``.
+
+Keys stay under S3's 1,024-byte limit by construction: prefix at most ``MAX_PREFIX_BYTES`` (256),
+id at most 256 bytes (``models.MAX_ID_BYTES``), role at most 81 and asset names at most 128
+characters, so the longest key (an asset) is about 760 bytes.
 
 Role encoding (``role=<role>``), the rule exactly:
 
@@ -30,9 +35,10 @@ Role encoding (``role=<role>``), the rule exactly:
    the first ``ROLE_HASH_LENGTH`` hex digits of the SHA-256 of the exact title (UTF-8); the part
    before ``_`` may be empty.
 
-So partitions match ``[a-z0-9-]*(_[0-9a-f]{12})?``, at most 61 characters. The encoding is
+So partitions match ``[a-z0-9-]*(_[0-9a-f]{32})?``, at most 81 characters. The encoding is
 injective: plain slugs (rule 4) decode back to their one title, never contain ``_`` and are never
-``unknown``; hashed ones (rule 5) differ whenever the titles' SHA-256 prefixes (48 bits) do.
+``unknown``; hashed ones (rule 5) differ whenever the titles' SHA-256 prefixes (128 bits) do, so
+a collision needs about 2^64 titles (48 bits, the earlier length, fell to a 2^25 search).
 ``Backend Developer`` -> ``backend-developer``; ``backend developer`` ->
 ``backend-developer_<h>``; ``C++ Developer`` -> ``c-developer_<h>`` (``C Developer`` stays
 ``c-developer``); ``软件工程师`` -> ``_<h>``.
@@ -49,10 +55,15 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from airflow_provider_qode.models import check_interview_id, parse_timestamp
+from airflow_provider_qode.models import (
+    check_interview_id,
+    parse_timestamp,
+    timestamp_window_problem,
+)
 
 __all__ = [
     "DEFAULT_ROLE_FIELDS",
+    "MAX_PREFIX_BYTES",
     "ROLE_HASH_LENGTH",
     "ROLE_PATTERN",
     "ROLE_SLUG_MAX_LENGTH",
@@ -73,7 +84,9 @@ __all__ = [
 DEFAULT_ROLE_FIELDS: tuple[str, ...] = ("mapped_role_title", "role_title")
 UNKNOWN_ROLE = "unknown"
 ROLE_SLUG_MAX_LENGTH = 48
-ROLE_HASH_LENGTH = 12
+ROLE_HASH_LENGTH = 32
+#: Longest lake prefix, in UTF-8 bytes (see the module doc on key length).
+MAX_PREFIX_BYTES = 256
 #: Every value :func:`encode_role` can return matches this.
 ROLE_PATTERN = re.compile(
     rf"[a-z0-9-]{{0,{ROLE_SLUG_MAX_LENGTH}}}(_[0-9a-f]{{{ROLE_HASH_LENGTH}}})?"
@@ -98,7 +111,8 @@ def interview_date(timestamp: object) -> str:
     """The ``dt`` partition: UTC date of an ISO 8601 timestamp with a zone (``Z`` allowed).
 
     A timestamp without a zone is refused rather than guessed: a wrong guess would put the
-    interview under another date on a machine with another local zone.
+    interview under another date on a machine with another local zone. So is one outside the
+    sane window (``models.timestamp_window_problem``): no ``dt=0001-01-01`` partitions.
     """
     if not isinstance(timestamp, str) or not timestamp.strip():
         raise InvalidTimestampError(
@@ -108,6 +122,9 @@ def interview_date(timestamp: object) -> str:
         parsed = parse_timestamp(timestamp)
     except ValueError as exc:
         raise InvalidTimestampError(f"interview timestamp: {exc}") from None
+    problem = timestamp_window_problem(parsed)
+    if problem:
+        raise InvalidTimestampError(f"interview timestamp {timestamp!r}: {problem}")
     return parsed.date().isoformat()
 
 
@@ -179,14 +196,18 @@ def role_of(interview: Any, fields: Sequence[str] = DEFAULT_ROLE_FIELDS) -> str:
 
 
 def normalize_prefix(prefix: str | None) -> str:
-    """``""`` or ``"a/b/"``: empty segments dropped; ``.``/``..``/control characters refused."""
+    """``""`` or ``"a/b/"``: empty segments dropped; ``.``/``..``/control characters and more
+    than ``MAX_PREFIX_BYTES`` refused."""
     if not prefix:
         return ""
     parts = [part for part in prefix.split("/") if part]
     for part in parts:
         if part in (".", "..") or not part.isprintable():
             raise ValueError(f"lake prefix {prefix!r} has an unsafe segment {part!r}")
-    return "".join(f"{part}/" for part in parts)
+    normalized = "".join(f"{part}/" for part in parts)
+    if len(normalized.encode("utf-8")) > MAX_PREFIX_BYTES:
+        raise ValueError(f"lake prefix is longer than {MAX_PREFIX_BYTES} bytes in UTF-8")
+    return normalized
 
 
 def key_segment(value: object) -> str:

@@ -30,7 +30,7 @@ from airflow_provider_qode.hooks.connection import EXTRA_FIELDS
 from airflow_provider_qode.quality.rules import PARSE_RULE_ID
 
 #: The connection's default body cap: one number for the pipeline and this command.
-DEFAULT_MAX_BODY_BYTES: int = EXTRA_FIELDS["max_body_bytes"][1]
+DEFAULT_MAX_BODY_BYTES: int = EXTRA_FIELDS["max_body_bytes"].default
 
 SKIPPED_NAMES = frozenset({"verdicts.json"})
 

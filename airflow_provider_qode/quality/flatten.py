@@ -30,6 +30,7 @@ from airflow_provider_qode.models import (
     Interview,
     interview_id_problem,
     parse_timestamp,
+    timestamp_window_problem,
 )
 
 INTERVIEWS = "interviews"
@@ -57,20 +58,25 @@ TABLES: tuple[str, ...] = (
 
 
 #: ``HH:MM:SS.mmm`` offset into the recording (QR-LIFE-04); hours may exceed two digits.
-CLOCK_REGEX = r"^\d+:[0-5]?\d:[0-5]?\d(?:[.,]\d+)?\Z"
+CLOCK_REGEX = r"^\d{1,9}:[0-5]?\d:[0-5]?\d(?:[.,]\d+)?\Z"
 _CLOCK = re.compile(CLOCK_REGEX)
 
 _INF = math.inf
 
 
 def _num(value: float | None) -> float | None:
-    """A number as a float; NaN (which Python's json accepts) becomes +inf so ranges catch it.
+    """A number as a float; NaN becomes +inf and an integer beyond a float ±inf, so ranges
+    catch them.
 
     pandas stores a missing value as NaN, so a real NaN would otherwise look "absent" and pass.
+    ``parse_interview`` refuses both already; models built otherwise may still hold them.
     """
     if value is None:
         return None
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        return _INF if value > 0 else -_INF
     return _INF if value != value else value
 
 
@@ -117,7 +123,7 @@ def _numbers_in(value: Any, path: str) -> Iterator[tuple[str, float]]:
     if isinstance(value, bool) or value is None:
         return
     if isinstance(value, int | float):
-        yield path, float(value)
+        yield path, value
     elif isinstance(value, Mapping):
         for key, item in value.items():
             yield from _numbers_in(item, f"{path}.{key}")
@@ -240,13 +246,31 @@ class Flattener:
     def __init__(self) -> None:
         self._tables = {name: _Table(schema) for name, schema in _SCHEMAS.items()}
         self.count = 0
+        #: Position -> rule id -> reasons found while flattening, outside GX (see ``_add_enums``).
+        self.findings: dict[int, dict[str, list[str]]] = {}
 
     def add(self, position: int, interview: Interview, requested_id: str | None) -> None:
-        """Flatten one interview; ``position`` is its index in the batch."""
+        """Flatten one interview; ``position`` is its index in the batch.
+
+        All or nothing: if it raises, no row of this interview stays in any table, so the
+        caller can record the error against this interview and go on with the batch.
+        """
+        sizes = {name: len(table.columns["interview"]) for name, table in self._tables.items()}
+        try:
+            self._add(position, interview, requested_id)
+        except BaseException:
+            for name, table in self._tables.items():
+                for values in table.columns.values():
+                    del values[sizes[name] :]
+            self.findings.pop(position, None)
+            raise
         self.count += 1
+
+    def _add(self, position: int, interview: Interview, requested_id: str | None) -> None:
         row: dict[str, Any] = {"interview": position}
         self._add_identity(row, interview, requested_id)
         self._add_enums(row, interview)
+        self._add_window(position, interview)
         self._add_scores(row, interview)
         domain_names = self._add_domains(position, interview, row)
         self._add_coverage(position, interview, row, domain_names)
@@ -291,6 +315,18 @@ class Flattener:
         if iv.timestamp is not None and ISO_DATETIME.match(iv.timestamp):
             # The shape is checked by a regex expectation; this catches 2025-02-30 and the like.
             row["timestamp_calendar_ok"] = timestamp_is_valid(iv.timestamp)
+
+    def _add_window(self, position: int, iv: Interview) -> None:
+        """QR-LIFE-03 beyond the shape: a real instant outside the sane window of dates."""
+        if iv.timestamp is None or not ISO_DATETIME.match(iv.timestamp):
+            return
+        try:
+            problem = timestamp_window_problem(parse_timestamp(iv.timestamp))
+        except ValueError:
+            return  # not a real date and time: the calendar expectation reports it
+        if problem:
+            reason = f"timestamp = {iv.timestamp!r} is outside the accepted dates: {problem}"
+            self.findings.setdefault(position, {}).setdefault("QR-LIFE-03", []).append(reason)
 
     @staticmethod
     def _add_scores(row: dict[str, Any], iv: Interview) -> None:

@@ -19,7 +19,12 @@ from typing import Any, Literal
 import pandas as pd
 
 from airflow_provider_qode.exceptions import QodeError, QodeResponseError
-from airflow_provider_qode.models import Interview, interview_id_problem, parse_interview
+from airflow_provider_qode.models import (
+    Interview,
+    interview_id_problem,
+    parse_interview,
+    unexpected_error_reason,
+)
 from airflow_provider_qode.quality.flatten import TABLES, Flattener, add_derived
 from airflow_provider_qode.quality.rules import PARSE_RULE_ID, RULES, Severity
 from airflow_provider_qode.quality.suite import CHECKS_BY_ID, build_suite
@@ -261,19 +266,27 @@ def validate_batch(items: Iterable[FetchedInterview]) -> BatchVerdict:
     payload_ids: list[str | None] = [None] * len(items)
     parse_errors: dict[int, str] = {}
     for position, item in enumerate(items):
-        model = item.interview
-        if model is None:
-            try:
+        try:
+            model = item.interview
+            if model is None:
                 model = parse_interview(item.raw, item.requested_id)
-            except QodeResponseError as exc:
-                parse_errors[position] = str(exc)
-                continue
+            flattener.add(position, model, item.requested_id)
+        except QodeResponseError as exc:
+            parse_errors[position] = str(exc)
+            continue
+        except Exception as exc:  # last resort: one payload never stops a batch
+            name = item.requested_id or _placeholder(item, position)
+            parse_errors[position] = unexpected_error_reason(exc, "checking", name)
+            log.exception("quality gate: %s", parse_errors[position])
+            continue
         payload_ids[position] = model.interview_id
-        flattener.add(position, model, item.requested_id)
     tables = flattener.tables()
     add_derived(tables)
     results = run_suites(tables) if flattener.count else {}
     findings = _findings(tables, results)
+    for position, rules in flattener.findings.items():
+        for rule_id, messages in rules.items():
+            findings[position][rule_id].extend(messages)
     for position, message in parse_errors.items():
         findings[position][PARSE_RULE_ID].append(message)
     verdicts = [

@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airflow_provider_qode.events import chunked, terminal_interview_ids
 from airflow_provider_qode.models import parse_timestamp
@@ -83,3 +85,54 @@ def test_chunking():
     assert chunked([], 2) == []
     with pytest.raises(ValueError):
         chunked(["a"], 0)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (
+            b'{"interviewId": "x_1", "timestamp": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "deeper",
+        ),
+        (_line("x_1", "0001-01-01T00:30:00+01:00", "INTERVIEW_COMPLETED"), "years 1 to 9999"),
+        (_line("x_1", "9999-12-31T23:59:59-01:00", "INTERVIEW_COMPLETED"), "years 1 to 9999"),
+        (b'{"interviewId": "x_\xff\xfe", "timestamp": "2025-11-11T01:00:00Z"}', "not UTF-8"),
+        (_line("x_\ud800", "2025-11-11T01:00:00Z", "INTERVIEW_COMPLETED"), "surrogate"),
+        (
+            b'{"interviewId": "x_1", "interviewId": "y_2", "timestamp": "2025-11-11T01:00:00Z"}',
+            "duplicate",
+        ),
+        (b'{"interviewId": "x_1", "timestamp": "2025-11-11T01:00:00Z", "eventValue": NaN}', "NaN"),
+    ],
+)
+def test_hostile_lines_are_reported_and_skipped(line: bytes, reason: str):
+    good = _line("ok_1", "2025-11-11T01:00:00Z", "INTERVIEW_COMPLETED")
+    found = terminal_interview_ids(_lines(good, line, good), START, END)
+    assert found.interview_ids == ["ok_1"] and found.refused_ids == []
+    assert found.events_read == 2
+    assert len(found.unreadable_lines) == 1
+    problem = found.unreadable_lines[0]
+    assert problem.startswith("events/a.jsonl:2: ") and reason in problem
+    problem.encode("utf-8")  # loggable as UTF-8
+
+
+hostile_lines = st.one_of(
+    st.binary(max_size=80),
+    st.builds(
+        lambda i, ts: json.dumps({"interviewId": i, "timestamp": ts, "isTerminal": True}).encode(),
+        st.text(max_size=10),
+        st.text(max_size=30)
+        | st.sampled_from(["0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-01:00"]),
+    ),
+    st.integers(min_value=1, max_value=3000).map(lambda n: b"[" * n + b"]" * n),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(hostile_lines, max_size=6))
+def test_no_line_fails_the_scan(lines: list[bytes]):
+    good = _line("ok_1", "2025-11-11T01:00:00Z", "INTERVIEW_COMPLETED")
+    found = terminal_interview_ids(_lines(*lines, good), START, END)
+    assert "ok_1" in found.interview_ids
+    for text in [*found.interview_ids, *found.refused_ids, *found.unreadable_lines]:
+        text.encode("utf-8")

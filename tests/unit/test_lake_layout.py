@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from airflow_provider_qode.exceptions import QodeInvalidIdError
 from airflow_provider_qode.lake.layout import (
+    MAX_PREFIX_BYTES,
     ROLE_HASH_LENGTH,
     ROLE_PATTERN,
     ROLE_SLUG_MAX_LENGTH,
@@ -25,7 +26,7 @@ from airflow_provider_qode.lake.layout import (
     role_of,
     role_title_of,
 )
-from airflow_provider_qode.models import Interview
+from airflow_provider_qode.models import MAX_ID_BYTES, Interview
 
 MAX_ROLE_LENGTH = ROLE_SLUG_MAX_LENGTH + 1 + ROLE_HASH_LENGTH
 SAFE_ROLE = re.compile(r"[a-z0-9_-]+")
@@ -63,6 +64,11 @@ def test_interview_date_is_utc_date(timestamp, expected):
         "2025-13-01T00:00Z",
         "2025-11-11T08:04:04z",  # ISO 8601 designates UTC with a capital Z only
         "2025-11-11T08:04:04+00:00:52",  # offsets with seconds are not ISO 8601
+        "0001-01-01T00:30:00+01:00",  # before year 1 in UTC
+        "9999-12-31T23:59:59-01:00",  # after 9999 in UTC
+        "0001-01-01T00:00:00Z",  # a real instant, but no sane interview date
+        "1999-12-31T23:59:59Z",
+        "2999-01-01T00:00:00Z",
     ],
 )
 def test_interview_date_refuses_bad_timestamps(timestamp):
@@ -73,13 +79,25 @@ def test_interview_date_refuses_bad_timestamps(timestamp):
 
 
 @given(
-    st.datetimes(timezones=st.timezones()).filter(
+    st.datetimes(
+        min_value=datetime(2000, 1, 2),
+        max_value=datetime.now() - timedelta(days=2),
+        timezones=st.timezones(),
+    ).filter(
         lambda m: (m.utcoffset() or timedelta()).seconds % 60 == 0  # ISO offsets are whole minutes
     )
 )
 def test_interview_date_matches_datetime_in_utc(moment):
     expected = moment.astimezone(UTC).date().isoformat()
     assert interview_date(moment.isoformat()) == expected
+
+
+def test_interview_date_window_is_now_plus_a_day():
+    soon = datetime.now(UTC) + timedelta(hours=20)
+    assert interview_date(soon.isoformat()) == soon.date().isoformat()
+    with pytest.raises(InvalidTimestampError, match="more than a day in the future"):
+        interview_date((datetime.now(UTC) + timedelta(days=2)).isoformat())
+    assert interview_date("2000-01-01T00:00:00Z") == "2000-01-01"
 
 
 # --- role ----------------------------------------------------------------------------------------
@@ -168,9 +186,21 @@ def test_long_titles_differing_after_the_cut_differ():
 
 def test_encoding_is_pinned():
     # The rule is documented and data already in lakes depends on it: changing it moves keys.
-    assert encode_role("backend developer") == "backend-developer_dfe7b23e7817"
-    assert encode_role("C++ Developer") == "c-developer_a96ea2792985"
-    assert encode_role("软件工程师") == "_8cabe38d46d6"
+    # Hashes grew from 48 to 128 bits (issue #12); plain slugs never changed.
+    assert encode_role("backend developer") == "backend-developer_dfe7b23e78177f6f10b9633b96b37fc7"
+    assert encode_role("C++ Developer") == "c-developer_a96ea279298526c22599ec8e2d6112ad"
+    assert encode_role("软件工程师") == "_8cabe38d46d6a45d1f8cf223ac39925a"
+    assert encode_role("Backend Developer") == "backend-developer"
+
+
+def test_titles_whose_48_bit_hashes_collide_get_distinct_partitions():
+    # Found by a 2^25 search against the earlier 12-hex-digit hash: both gave
+    # backend-developer_0fbd43fd9eca, so two roles shared one partition.
+    first, second = "Backend Developer )]$-<#", "Backend Developer  |[[<#"
+    assert first != second
+    assert encode_role(first) != encode_role(second)
+    assert encode_role(first)[:30] == encode_role(second)[:30] == "backend-developer_0fbd43fd9eca"
+    assert ROLE_HASH_LENGTH * 4 >= 96
 
 
 titles = st.one_of(
@@ -288,7 +318,21 @@ def test_run_date_forms():
 
 @pytest.mark.parametrize(
     "bad_id",
-    ["", "../x", "a/b", "a\\b", "..", "a b", "a\tb", "a\x00b", "x" * 300, None, 42],
+    [
+        "",
+        "../x",
+        "a/b",
+        "a\\b",
+        "..",
+        "a b",
+        "a\tb",
+        "a\x00b",
+        "x" * 300,
+        "é" * 129,  # 129 characters, 258 bytes
+        "a\ud800",
+        None,
+        42,
+    ],
 )
 def test_keys_refuse_hostile_ids(bad_id):
     layout = LakeLayout("lake")
@@ -298,6 +342,22 @@ def test_keys_refuse_hostile_ids(bad_id):
         layout.index_key(bad_id)
     with pytest.raises(QodeInvalidIdError):
         layout.quarantine_base("2025-11-11", bad_id)
+
+
+def test_longest_keys_stay_under_the_s3_limit():
+    layout = LakeLayout("p" * (MAX_PREFIX_BYTES - 1))
+    longest_id = "\U0001f680" * (MAX_ID_BYTES // 4)  # 4 bytes each in UTF-8
+    role = encode_role("\U0001f680" + "x" * 200)
+    assert len(role) == MAX_ROLE_LENGTH
+    base = layout.interview_base(longest_id, "2025-11-11", role)
+    asset = layout.asset_key(base, "a" * 128)
+    quarantine = layout.reasons_key(layout.quarantine_base("2025-11-11", longest_id))
+    for key in (asset, quarantine, layout.index_key(longest_id)):
+        assert len(key.encode("utf-8")) <= 1024
+    with pytest.raises(QodeInvalidIdError):
+        layout.index_key(longest_id + "x")
+    with pytest.raises(ValueError, match="longer than"):
+        LakeLayout("p" * (MAX_PREFIX_BYTES + 1))
 
 
 @pytest.mark.parametrize("role", ["", "a/b", "..", "Backend", "x" * 100])

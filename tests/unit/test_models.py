@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,17 @@ from hypothesis import strategies as st
 from airflow_provider_qode.exceptions import QodeInvalidIdError, QodeResponseError
 from airflow_provider_qode.models import (
     INFERRED_KEYS,
+    MAX_ID_BYTES,
     CreateInterviewRequest,
     Interview,
     InterviewEvent,
     InterviewStatus,
     check_interview_id,
+    id_text,
+    loads_strict,
     parse_interview,
+    parse_timestamp,
+    timestamp_window_problem,
 )
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "examples"
@@ -88,6 +94,82 @@ def test_wrong_type_names_the_field():
 def test_json_that_is_not_an_object_is_refused(body: bytes):
     with pytest.raises(QodeResponseError, match="not an object"):
         parse_interview(body)
+
+
+VALID = (EXAMPLES / "valid_ci_v2.json").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"aggregated_score": NaN}', "NaN is not a JSON number"),
+        (b'{"a": [Infinity]}', "Infinity is not a JSON number"),
+        (b'{"a": {"b": -Infinity}}', "-Infinity is not a JSON number"),
+        (b'{"aggregated_score": 50, "aggregated_score": 95}', "duplicate object key"),
+        (b'{"skills": {"domains": [{"score": 1, "score": 2}]}}', "duplicate object key"),
+        ('{"status": "REPORT_GENERATED"}'.encode("utf-16"), "not UTF-8"),
+        ('{"status": "REPORT_GENERATED"}'.encode("utf-16-le"), "Expecting"),
+        (b'\xef\xbb\xbf{"status": "x"}', "BOM"),
+        (b'{"fullname": "caf\xe9"}', "not UTF-8"),  # Latin-1
+        (b"[" * 100_000 + b"]" * 100_000, "nested deeper than 64"),
+        (b'{"a": ' + b"[" * 65 + b"]" * 65 + b"}", "nested deeper than 64"),
+        (b'{"language_proficiency": {"x": ' + b"9" * 400 + b"}}", "400 digits"),
+        (b'{"aggregated_score": 1e400}', "too large for a 64-bit float"),
+        (b'{"aggregated_score": ' + b"9" * 5000 + b"}", "digits"),
+        (b'{"status": "\\ud800"}', "lone UTF-16 surrogate"),
+        (b'{"\\udfff": 1}', "lone UTF-16 surrogate"),
+        (b'{"interview_id": "a\\udc00b"}', "lone UTF-16 surrogate"),
+    ],
+)
+def test_non_standard_json_is_a_parse_error(body: bytes, reason: str):
+    with pytest.raises(QodeResponseError, match="not JSON") as info:
+        parse_interview(body, "some_id")
+    assert reason in str(info.value)
+    assert info.value.raw == body and info.value.interview_id == "some_id"
+    str(info.value).encode("utf-8")  # the reason itself can be written as UTF-8
+
+
+def test_strict_json_still_reads_what_is_standard():
+    assert loads_strict(b'{"a": "\\ud83d\\ude00", "b": [1.5e300, -0, 1e-400]}') == {
+        "a": "\U0001f600",
+        "b": [1.5e300, 0, 0.0],
+    }
+    assert loads_strict(b'{"a": ' + b"[" * 63 + b"]" * 63 + b"}") is not None
+    assert parse_interview(VALID).interview_id
+
+
+@pytest.mark.parametrize("timestamp", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_timestamps_whose_offset_leaves_the_calendar_are_refused(timestamp: str):
+    with pytest.raises(ValueError, match="outside the years 1 to 9999"):
+        parse_timestamp(timestamp)
+
+
+def test_timestamp_window():
+    now = datetime(2025, 11, 11, tzinfo=UTC)
+    assert timestamp_window_problem(datetime(2000, 1, 1, tzinfo=UTC), now) is None
+    assert timestamp_window_problem(now + timedelta(hours=23), now) is None
+    assert "before 2000" in (
+        timestamp_window_problem(datetime(1999, 12, 31, tzinfo=UTC), now) or ""
+    )
+    assert "future" in (timestamp_window_problem(now + timedelta(hours=25), now) or "")
+
+
+def test_ids_are_limited_in_utf8_bytes_not_characters():
+    assert check_interview_id("x" * MAX_ID_BYTES)
+    assert check_interview_id("é" * (MAX_ID_BYTES // 2))
+    with pytest.raises(QodeInvalidIdError, match="bytes in UTF-8"):
+        check_interview_id("é" * (MAX_ID_BYTES // 2 + 1))
+    with pytest.raises(QodeInvalidIdError, match="lone UTF-16 surrogate"):
+        check_interview_id("abc\ud800")
+
+
+def test_id_text_is_utf8_and_one_to_one():
+    ids = ["abc", "a\\b", "a\ud800", "a\\ud800", "a\\\\ud800", "\udfff\\"]
+    texts = [id_text(i) for i in ids]
+    assert texts[0] == "abc"
+    assert len(set(texts)) == len(ids)
+    for text in texts:
+        text.encode("utf-8")
 
 
 def test_html_error_page_is_described():

@@ -144,9 +144,10 @@ CASES: list[Case] = [
         ("QR-SCORE-01", "QR-SCORE-06"),
     ),
     Case(
-        "SCORE-01 NaN is not a number in range",
+        "SCORE-01 NaN is not JSON, so never a score",  # issue #12: strict JSON, QR-PARSE
         _set(aggregated_score=float("nan")),
-        ("QR-SCORE-01", "QR-SCORE-06"),
+        ("QR-PARSE",),
+        reason="NaN is not a JSON number",
     ),
     Case("SCORE-01 bounds pass", _all(_set(aggregated_score=100), _ci(lower=90, upper=100))),
     Case("SCORE-01 zero passes", _all(_set(aggregated_score=0), _ci(lower=0, upper=3))),
