@@ -572,9 +572,10 @@ CASES: list[Case] = [
         reason="but overall_score_ci.upper is missing",
     ),
     Case(
-        "LIFE-06 NaN upper bound is present, and out of range",
+        "LIFE-06 NaN upper bound is not JSON, so never a bound",  # issue #12: strict JSON
         _ci(upper=float("nan")),
-        ("QR-SCORE-06",),
+        ("QR-PARSE",),
+        reason="NaN is not a JSON number",
     ),
     Case(
         "LIFE-06 no_ci_v1 without intervals passes",
