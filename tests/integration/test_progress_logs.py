@@ -71,7 +71,14 @@ def test_each_stage_logs_progress_then_the_chunk_says_where_its_reports_are(land
     # In order: fetch, gate, land, then where things are.
     order = [
         next(i for i, line in enumerate(lines) if line.startswith(prefix))
-        for prefix in ("Fetching 20", "Fetched 20/20", "quality gate:", "Landed", "Manifest")
+        for prefix in (
+            "Fetching 20",
+            "Fetched 20/20",
+            f"Checking {gated} interviews against the quality rules",
+            "quality gate:",
+            "Landed",
+            "Manifest",
+        )
     ]
     assert order == sorted(order)
 
