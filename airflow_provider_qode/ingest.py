@@ -47,6 +47,7 @@ from airflow_provider_qode.models import (
     unicode_text,
 )
 from airflow_provider_qode.progress import StageProgress, fetch_with_progress, log_outcome
+from airflow_provider_qode.progress import log as progress_log
 from airflow_provider_qode.quality.report import html_report, json_report, lake_details
 
 if TYPE_CHECKING:  # the gate (pandas, GX) is imported when a chunk runs, not with the DAG file
@@ -301,6 +302,7 @@ class ChunkIngestor:
                 batch.append(FetchedInterview(result.interview_id, raw, interview=model))
 
         gate_started = time.perf_counter()
+        progress_log.info("Checking %d interviews against the quality rules", len(batch))
         verdicts = validate_batch(batch)
         self.summary.seconds["validate"] = time.perf_counter() - gate_started
 

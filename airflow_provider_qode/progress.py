@@ -8,6 +8,8 @@ most one line per ``interval`` seconds or per ``step`` of its total (plus its la
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -122,15 +124,25 @@ class StageProgress:
         )
 
 
+async def _heartbeat(progress: StageProgress, period: float) -> None:
+    """Tick while nothing else does (every request waiting out a long ``Retry-After``)."""
+    while True:
+        await asyncio.sleep(period)
+        progress.tick()
+
+
 async def fetch_with_progress(
-    client: QodeAsyncClient, interview_ids: Sequence[str]
+    client: QodeAsyncClient, interview_ids: Sequence[str], *, interval: float = PROGRESS_INTERVAL
 ) -> list[FetchResult]:
     """:meth:`QodeAsyncClient.fetch_many` with ``Fetched k/N`` lines (retries, 429s) on the way.
 
-    Results come back in the order of ``interview_ids``, as with ``fetch_many``.
+    Results come back in the order of ``interview_ids``, as with ``fetch_many``. A line comes
+    at least every ``interval`` seconds, even while every request waits out a backoff.
     """
     counter = RequestCounter()
-    progress = StageProgress("Fetched", len(interview_ids), detail=counter.describe)
+    progress = StageProgress(
+        "Fetched", len(interview_ids), detail=counter.describe, interval=interval
+    )
     counter.on_change = progress.tick
     counter.attach(client.client)
     log.info(
@@ -139,9 +151,15 @@ async def fetch_with_progress(
         client.config.max_concurrency,
     )
     results: dict[str, FetchResult] = {}
-    async for result in client.iter_fetch(interview_ids):
-        results[result.interview_id] = result
-        progress.advance()
+    beat = asyncio.ensure_future(_heartbeat(progress, min(1.0, interval / 2)))
+    try:
+        async for result in client.iter_fetch(interview_ids):
+            results[result.interview_id] = result
+            progress.advance()
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
     return [results[i] for i in interview_ids]
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
 import pytest
 
-from airflow_provider_qode.hooks.qode import QodeHook
+from airflow_provider_qode.hooks.qode import QodeAsyncClient, QodeHook
 from airflow_provider_qode.ingest import ingest_chunk
 from airflow_provider_qode.lake.writer import LakeWriter
+from airflow_provider_qode.progress import fetch_with_progress
 
 LOGGER = "airflow_provider_qode.ingest"
 GATE_LOGGER = "airflow_provider_qode.quality.gate"
@@ -71,7 +73,14 @@ def test_each_stage_logs_progress_then_the_chunk_says_where_its_reports_are(land
     # In order: fetch, gate, land, then where things are.
     order = [
         next(i for i, line in enumerate(lines) if line.startswith(prefix))
-        for prefix in ("Fetching 20", "Fetched 20/20", "quality gate:", "Landed", "Manifest")
+        for prefix in (
+            "Fetching 20",
+            "Fetched 20/20",
+            f"Checking {gated} interviews against the quality rules",
+            "quality gate:",
+            "Landed",
+            "Manifest",
+        )
     ]
     assert order == sorted(order)
 
@@ -99,3 +108,22 @@ def test_the_html_report_names_the_run_and_each_interviews_lake_key(
         assert match[1].endswith(f"/{interview_id}/interview.json")
     assert "<details><summary>Great Expectations results" in page
     assert "<details open" not in page
+
+
+def test_a_fetch_waiting_out_a_retry_after_still_logs(
+    sandbox_reset, sandbox_dataset, qode_conn_env, caplog
+):
+    [interview_id] = sandbox_dataset.ids[:1]
+    # One request that must wait 1 s: heartbeats due every 0.1 s come first, in deadline order.
+    sandbox_reset.script(interview_id, [{"status": 429, "retry_after": 1}])
+    caplog.set_level(logging.INFO, logger=LOGGER)
+
+    async def fetch():
+        async with QodeAsyncClient(QodeHook(qode_conn_env).config) as client:
+            return await fetch_with_progress(client, [interview_id], interval=0.2)
+
+    [result] = asyncio.run(fetch())
+    assert result.ok
+    lines = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert any(line.startswith("Fetched 0/1 (0%); retries 0, 429 answers 1") for line in lines)
+    assert lines[-1].startswith("Fetched 1/1 (100%); retries 1, 429 answers 1, 5xx answers 0")

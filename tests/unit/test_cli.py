@@ -68,7 +68,7 @@ def test_validate_prints_a_totals_line(capsys: pytest.CaptureFixture[str]):
     )
 
 
-def test_validate_caps_bodies_like_the_pipeline(capsys: pytest.CaptureFixture[str]):
+def test_validate_caps_bodies_like_the_pipeline(capsys: pytest.CaptureFixture[str], tmp_path: Path):
     parser = _subparsers()["validate"]
     # The same default as the connection the landing task reads.
     assert parser.get_default("max_body_bytes") == QodeConnectionConfig().max_body_bytes
@@ -76,8 +76,14 @@ def test_validate_caps_bodies_like_the_pipeline(capsys: pytest.CaptureFixture[st
     size = body.stat().st_size
     assert validate([str(body), "--max-body-bytes", str(size)]) == 0  # at the cap: read
     capsys.readouterr()
-    assert validate([str(body), "--max-body-bytes", str(size - 1)]) == 1
+    small = EXAMPLES / "fails_QR_COV_02.json"
+    cap = ["--max-body-bytes", str(size - 1), "--report", str(tmp_path)]
+    assert small.stat().st_size < size - 1
+    assert validate([str(body), str(small), *cap]) == 1
     out, err = capsys.readouterr()
+    # The report covers what reached the gate: the small file only.
+    assert json.loads((tmp_path / "summary.json").read_text())["interviews"] == 1
+    out = out.splitlines()[0]
     line = json.loads(out)
     assert line["failed_rules"] == ["QR-PARSE"] and line["verdict"] == "quarantined"
     assert (
