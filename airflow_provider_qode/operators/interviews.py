@@ -55,7 +55,8 @@ def emit_lake_event(
     """
     if int(totals.get("published", 0)) <= int(totals.get("unchanged", 0)):
         return None
-    aliases = [o for o in context["task"].outlets if isinstance(o, AssetAlias)]
+    task = context.get("task")  # absent when execute() is called directly, outside a task
+    aliases = [o for o in getattr(task, "outlets", None) or () if isinstance(o, AssetAlias)]
     if not aliases:
         return None
     asset = lake_asset(bucket, prefix)

@@ -431,4 +431,7 @@ def test_a_body_the_http_client_cannot_decode_quarantines_only_its_interview(
     _check_chunk(s3_client, s3_bucket, "gzip/", cases)
     (quarantine,) = _keys(s3_client, s3_bucket, "gzip/quarantine/")[-1:]
     reasons = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=quarantine)["Body"].read())
-    assert f"while fetching interview 'gzip-1{suffix}'" in reasons["reasons"][0]
+    # The hook types the corrupt body itself now; the reason names the interview and the cause.
+    assert reasons["failed_rules"] == ["QR-PARSE"]
+    assert f"gzip-1{suffix}" in reasons["reasons"][0]
+    assert "gzip" in reasons["reasons"][0].replace(f"gzip-1{suffix}", "")
