@@ -76,7 +76,8 @@ with DAG(
         totals = total_summary(summaries)
         context = get_current_context()
         params = context["params"]
-        emit_lake_event(context, params["s3_bucket"], params["s3_prefix"], totals)
+        outlets = context["task"].outlets
+        emit_lake_event(context, outlets, params["s3_bucket"], params["s3_prefix"], totals)
         return totals
 
     summarize(landed.output)  # type: ignore[arg-type]

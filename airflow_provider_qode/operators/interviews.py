@@ -44,9 +44,9 @@ def lake_alias() -> AssetAlias:
 
 
 def emit_lake_event(
-    context: Context, bucket: str, prefix: str, totals: dict[str, Any]
+    context: Context, outlets: Sequence[object], bucket: str, prefix: str, totals: dict[str, Any]
 ) -> Asset | None:
-    """Add one event for ``lake_asset(bucket, prefix)`` to each AssetAlias outlet of the task.
+    """Add one event for ``lake_asset(bucket, prefix)`` to each AssetAlias in ``outlets``.
 
     Only when the run published something new or changed (``published`` beyond ``unchanged``):
     a run that landed nothing, or a rerun that found every interview in place, leaves the lake
@@ -55,8 +55,7 @@ def emit_lake_event(
     """
     if int(totals.get("published", 0)) <= int(totals.get("unchanged", 0)):
         return None
-    task = context.get("task")  # absent when execute() is called directly, outside a task
-    aliases = [o for o in getattr(task, "outlets", None) or () if isinstance(o, AssetAlias)]
+    aliases = [o for o in outlets if isinstance(o, AssetAlias)]
     if not aliases:
         return None
     asset = lake_asset(bucket, prefix)
@@ -180,7 +179,9 @@ class QodeInterviewsToS3Operator(BaseOperator):
                 f"{summary.quarantined} interviews quarantined (fail_on_quarantine=True); "
                 f"see {result['manifest_uri']}"
             )
-        emit_lake_event(context, self.s3_bucket, self.s3_prefix, total_summary([result]))
+        emit_lake_event(
+            context, self.outlets, self.s3_bucket, self.s3_prefix, total_summary([result])
+        )
         return result
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:

@@ -333,6 +333,19 @@ class AirflowStack:
             log.close()
         self._logs.clear()
 
+    def leftovers(self) -> list[int]:
+        """Pids of live processes running with this stack's ``AIRFLOW_HOME`` (none after stop)."""
+        import psutil
+
+        home = str(self.home)
+        found = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                live = proc.status() != psutil.STATUS_ZOMBIE
+                if live and proc.environ().get("AIRFLOW_HOME") == home:
+                    found.append(proc.pid)
+        return found
+
     def __enter__(self) -> AirflowStack:
         return self.start()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,20 @@ def _run(stack: AirflowStack, dag_id: str, conf: dict[str, Any]) -> tuple[str, d
     run = stack.wait_for_run(dag_id, run_id)
     assert run["state"] == "success", run
     return run_id, run, (_when(run["end_date"]) - _when(run["queued_at"])).total_seconds()
+
+
+def _states_until_done(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> list:
+    """Poll one task instance's state while the run lasts; the distinct states seen, in order."""
+    seen: list[str | None] = []
+    run_path = f"/dags/{dag_id}/dagRuns/{run_id}"
+    deadline = time.monotonic() + 300
+    while stack.api("GET", run_path)["state"] not in ("success", "failed"):
+        assert time.monotonic() < deadline, f"{dag_id} still running, {task_id} went {seen}"
+        state = stack.api("GET", f"{run_path}/taskInstances/{task_id}")["state"]
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        time.sleep(0.3)
+    return seen
 
 
 def _events(stack: AirflowStack, dag_id: str, run_id: str) -> list[dict]:
@@ -152,9 +167,19 @@ def test_report_sensor_defers_to_the_triggerer_and_resumes(
             email="ada@example.com", interview_type="SOFTWARE_ENGINEER", role_title="Data Engineer"
         )
     interview_id = created.interview_id
+    # The task's poke sees SCHEDULED; the trigger's poll hangs for 10 s, then gets the report.
+    # The hang keeps the task deferred long enough to be seen through the REST API, and for
+    # the scheduler to take in the deferring process's exit before the task resumes (were it
+    # to come after, Airflow would take the running resumed task for one killed externally).
+    stack_sandbox.set_faults(hang_seconds=10)
+    stack_sandbox.script(interview_id, [200, "hang"])
     conf = {"interview_id": interview_id, "s3_bucket": s3_bucket, "s3_prefix": PREFIX}
     with tails_on_failure(stack):
-        run_id, _, wall = _run(stack, SENSOR, conf)
+        run_id = stack.trigger(SENSOR, conf)
+        seen = _states_until_done(stack, SENSOR, run_id, "wait_for_report")
+        run = stack.api("GET", f"/dags/{SENSOR}/dagRuns/{run_id}")
+        assert run["state"] == "success", run
+        wall = (_when(run["end_date"]) - _when(run["queued_at"])).total_seconds()
         [wait] = [
             t for t in stack.task_instances(SENSOR, run_id) if t["task_id"] == "wait_for_report"
         ]
@@ -184,6 +209,7 @@ def test_report_sensor_defers_to_the_triggerer_and_resumes(
     assert event["uri"] == lake_asset(s3_bucket, PREFIX).uri
     assert event["source_task_id"] == "land_interview" and event["extra"]["published"] == 1
 
+    assert "deferred" in seen, seen  # also visible to any API client while it waited
     pickup, ran, back = ((b - a).total_seconds() for a, b in itertools.pairwise(moments))
     print(
         f"\n[e2e] sensor run {wall:.1f}s; wait_for_report {wait['duration']:.1f}s in all: "
