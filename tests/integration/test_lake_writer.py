@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -520,7 +521,8 @@ def test_a_crashed_journaled_attempt_is_cleaned_by_the_rerun(
 ):
     raw, interview = payload()
     flaky = FlakyClient(s3_client, crash)
-    writer = make_writer(flaky, s3_bucket)
+    # A lease of zero: the crashed attempt's journal is dead at once, as after its lease ran out.
+    writer = make_writer(flaky, s3_bucket, lease=timedelta(0))
     writer.begin([(IID, interview)])
     plan = writer.plan(IID, interview)
     writer.put_asset_stream(plan.base, "identity_screenshot.gif", [b"old attempt"])
