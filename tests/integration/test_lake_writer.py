@@ -308,6 +308,14 @@ def test_quarantine_writes_raw_bytes_and_reasons(s3_client, s3_bucket):
     assert index["quarantine"]["key"] == result.key
 
 
+def test_quarantine_writes_its_reasons_before_the_payload(s3_client, s3_bucket):
+    writer = make_writer(s3_client, s3_bucket)
+    calls = s3_calls(s3_client)
+    result = writer.quarantine(IID, b"raw", ["QR_PARSE"], ["not JSON"])
+    puts = [key for op, key in calls if op == "PutObject"]
+    assert puts.index(result.reasons_key) < puts.index(result.key)
+
+
 def test_later_publish_removes_the_quarantine_copy(s3_client, s3_bucket):
     make_writer(s3_client, s3_bucket).quarantine(IID, b"{}", ["QR_LIFE_01"], ["not done"])
     raw, interview = payload()
