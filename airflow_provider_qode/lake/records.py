@@ -132,6 +132,12 @@ class RunRecords:
     ) -> WrittenObject:
         """One PUT through the store, recorded for the manifest."""
         self.store.put(key, body, content_type)
+        return self.note(key, body, verdict=verdict, kind=kind, interview_id=interview_id)
+
+    def note(
+        self, key: str, body: bytes, *, verdict: str, kind: str, interview_id: str | None
+    ) -> WrittenObject:
+        """Record ``body``, just written at ``key``, for the manifest."""
         written = WrittenObject(key, len(body), sha256(body))
         self.add(ManifestEntry(key, written.size, written.sha256, verdict, kind, interview_id))
         return written

@@ -401,9 +401,7 @@ class LakeWriter:
         else:
             self.store.put(key, body)
             new_etag = None
-        self.records.add(
-            ManifestEntry(key, len(body), sha256(body), verdict, "index", interview_id)
-        )
+        self.records.note(key, body, verdict=verdict, kind="index", interview_id=interview_id)
         return new_etag
 
     def _cas_index(
@@ -933,9 +931,7 @@ class LakeWriter:
             self.store.put(key, raw, create=create and self.conditional_writes)
         except ConditionFailed:
             return False
-        self.records.add(
-            ManifestEntry(key, len(raw), sha256(raw), PUBLISHED, "interview", interview_id)
-        )
+        self.records.note(key, raw, verdict=PUBLISHED, kind="interview", interview_id=interview_id)
         return True
 
     def _published_index(
@@ -998,7 +994,8 @@ class LakeWriter:
             known: Versioned = (None, None)
             if valid:
                 prefetched = self._take_prefetched(safe_id)
-                if self._claims and safe_id not in self._fast:
+                if self.conditional_writes and safe_id not in self._fast:
+                    # Wait out any live writer of this id: its directories are not ours to clean.
                     known = self._claim(safe_id, prefetched)
                 else:
                     known = (
