@@ -8,6 +8,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from airflow_provider_qode.lake.store import LakeError
 from airflow_provider_qode.lake.writer import LakeWriter
 from airflow_provider_qode.models import Interview, parse_interview
 
@@ -128,3 +131,35 @@ def test_a_copy_from_a_later_fetch_is_not_replaced_by_an_earlier_one(s3_client, 
     ]
     assert keys(s3_client, s3_bucket, "/_journal/") == set()
     assert older.read_index("iv-d")["claim"] is None
+
+
+def test_waiting_on_a_writer_that_never_lets_go_ends_with_a_clear_error(s3_client, s3_bucket):
+    _, model = interview("iv-e")
+    holder = writer(s3_client, s3_bucket, run="sensor")
+    holder.begin([])
+    holder.plan("iv-e", model)  # claimed, and then it hangs (its lease is still running)
+    waiter = writer(s3_client, s3_bucket, run="daily", lease=timedelta(seconds=0.3))
+    waiter.begin([])
+    with pytest.raises(LakeError, match="gave up waiting for the claim on 'iv-e'"):
+        waiter.plan("iv-e", model)
+
+
+def test_the_journal_lease_is_renewed_as_the_writer_works(s3_client, s3_bucket):
+    clock = [datetime(2025, 11, 23, 8, tzinfo=UTC)]
+    w = writer(s3_client, s3_bucket, now=lambda: clock[0], lease=timedelta(minutes=9))
+    raw, model = interview("iv-f")
+    w.begin([("iv-f", model)])
+    (journal,) = keys(s3_client, s3_bucket, "/_journal/")
+
+    def expires() -> str:
+        return json.loads(s3_client.get_object(Bucket=s3_bucket, Key=journal)["Body"].read())[
+            "expires_at"
+        ]
+
+    assert expires() == "2025-11-23T08:09:00+00:00"
+    clock[0] += timedelta(minutes=2)  # less than a third of the lease: no rewrite yet
+    w.plan("iv-f", model)
+    assert expires() == "2025-11-23T08:09:00+00:00"
+    clock[0] += timedelta(minutes=2)
+    land(w, "iv-f", raw, model)
+    assert expires() == "2025-11-23T08:13:00+00:00"
