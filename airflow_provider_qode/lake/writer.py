@@ -67,6 +67,10 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PART_SIZE",
     "MIN_PART_SIZE",
+    "PENDING",
+    "PUBLISHED",
+    "QUARANTINED",
+    "REPORT",
     "LakeError",
     "LakeWriter",
     "ManifestEntry",
@@ -91,8 +95,8 @@ _VOLATILE = frozenset({"updated_at", "published_at"})
 
 log = logging.getLogger(__name__)
 
+#: The index state of an id whose first publish has not finished.
 PENDING = "pending"
-__all__ += ["PENDING", "PUBLISHED", "QUARANTINED", "REPORT"]
 
 #: An index document and the ETag it was read with (None: no document, or a store without CAS).
 Versioned = tuple[dict[str, Any] | None, str | None]
