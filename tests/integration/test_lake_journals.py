@@ -102,7 +102,7 @@ def test_a_live_claim_is_waited_for(s3_client, s3_bucket):
     asset = first.put_asset_stream(first_plan.base, "identity_screenshot.png", [b"1"])
     first.publish("iv-c", raw, model, [asset])
     order.append("first published")
-    waiter.join(30)
+    waiter.join(120)
     assert order == ["first published", "second landed"]
     index = second.read_index("iv-c")
     assert index["role"] == "data-scientist" and index["claim"] is None
