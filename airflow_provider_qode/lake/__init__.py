@@ -1,5 +1,6 @@
-"""The S3 lake: layout (:mod:`.layout`), object store (:mod:`.store`), journals
-(:mod:`.journal`), run records (:mod:`.records`) and the landing protocol (:mod:`.writer`)."""
+"""The S3 lake: layout (:mod:`.layout`), object store (:mod:`.store`), index documents
+(:mod:`.index`), journals (:mod:`.journal`), run records (:mod:`.records`) and the landing
+protocol (:mod:`.writer`)."""
 
 from __future__ import annotations
 

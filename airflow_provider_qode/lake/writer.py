@@ -1,9 +1,10 @@
 """The landing protocol of the lake: plan, publish, move and quarantine, with index and journals.
 
 The parts, each readable alone: :mod:`.store` (every S3 request, the bucket's policy applied
-once), :mod:`.journal` (chunk journals: owner and lease), :mod:`.records` (manifest and quality
-report), :mod:`.layout` (keys). The protocol and the invariants it keeps are written once, in
-``docs/lake.md`` ("Write protocol", "Overlapping writers"); the short version:
+once), :mod:`.index` (index documents, compare-and-swap, claims), :mod:`.journal` (chunk
+journals: owner and lease), :mod:`.records` (manifest and quality report), :mod:`.layout`
+(keys). The protocol and the invariants it keeps are written once, in ``docs/lake.md``
+("Write protocol", "Overlapping writers"); the short version:
 
 1. A directory is recorded before anything is written there: in this chunk's journal
    (:meth:`LakeWriter.begin`), else in the id's index under ``pending``.
@@ -18,24 +19,21 @@ report), :mod:`.layout` (keys). The protocol and the invariants it keeps are wri
 
 from __future__ import annotations
 
-import copy
 import functools
-import json
 import logging
 import mimetypes
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_qode.lake.index import PENDING, IndexDocuments, Versioned, new_index, same
 from airflow_provider_qode.lake.journal import (
     DEFAULT_LEASE,
     Journal,
     OwnJournal,
-    read_journal,
     read_journals,
     reduce_journal,
 )
@@ -87,19 +85,9 @@ DEFAULT_PART_SIZE = 8 * MiB
 INVALID_ID_PREFIX = "_invalid-id-"
 #: Pooled S3 connections of a writer built by :meth:`LakeWriter.from_conn_id` (at least).
 MIN_POOL_CONNECTIONS = 64
-#: Compare-and-swap attempts on one index document before giving up with a LakeError.
-MAX_CAS_ATTEMPTS = 50
 _NOT_PREFETCHED: Any = object()
-#: Index fields that change on every write and say nothing about where the interview is.
-_VOLATILE = frozenset({"updated_at", "published_at"})
 
 log = logging.getLogger(__name__)
-
-#: The index state of an id whose first publish has not finished.
-PENDING = "pending"
-
-#: An index document and the ETag it was read with (None: no document, or a store without CAS).
-Versioned = tuple[dict[str, Any] | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -160,9 +148,8 @@ class _Planned:
     superseded: dict[str, Any] | None = field(default=None)
 
 
-def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    strip = lambda d: {k: v for k, v in d.items() if k not in _VOLATILE}  # noqa: E731
-    return strip(a) == strip(b)
+def _known(prefetched: Any) -> Versioned | None:
+    return None if prefetched is _NOT_PREFETCHED else prefetched
 
 
 def _instant(text: object) -> datetime | None:
@@ -242,6 +229,17 @@ class LakeWriter:
             now=self._now,
         )
         self.lease = lease
+        self.index = IndexDocuments(
+            self.store,
+            self.layout,
+            self.records,
+            self._journal,
+            owner=self.owner,
+            task_prefix=self._task_prefix,
+            now=self._now,
+            conditional=lambda: self.conditional_writes,
+            on_write=self._forget_prefetched,
+        )
         self._lock = threading.Lock()
         self._id_locks: dict[str, threading.Lock] = {}
         self._plans: dict[str, _Planned] = {}
@@ -344,25 +342,7 @@ class LakeWriter:
 
     def read_index(self, interview_id: str) -> dict[str, Any] | None:
         """The ``_index/<id>.json`` document, or None if the interview was never seen."""
-        return self._read_index(interview_id)[0]
-
-    def _read_index(self, interview_id: str) -> Versioned:
-        key = self.layout.index_key(interview_id)
-        found = self.store.get(key)
-        if found is None:
-            return None, None
-        body, etag = found
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            doc = None
-        if not isinstance(doc, dict) or doc.get("interview_id") != interview_id:
-            raise LakeError(
-                f"index s3://{self.bucket}/{key} is not an index document of {interview_id!r}; "
-                "inspect or delete it before rerunning"
-            )
-        doc.setdefault("pending", [])
-        return doc, etag
+        return self.index.read(interview_id)[0]
 
     def prefetch_index(self, interview_id: str) -> None:
         """Read ``_index/<id>.json`` ahead of :meth:`plan` / :meth:`quarantine` (e.g. while the
@@ -373,11 +353,16 @@ class LakeWriter:
         a retry: the write that uses it is a compare-and-swap on its ETag.
         """
         try:
-            doc: Versioned | Exception = self._read_index(interview_id)
+            doc: Versioned | Exception = self.index.read(interview_id)
         except Exception as exc:
             doc = exc
         with self._lock:
             self._prefetched[interview_id] = doc
+
+    def _forget_prefetched(self, interview_id: str) -> None:
+        """Drop a read-ahead document once this writer writes the index itself."""
+        with self._lock:
+            self._prefetched.pop(interview_id, None)
 
     def _take_prefetched(self, interview_id: str) -> Any:
         """The prefetched ``(doc, etag)`` of ``interview_id`` (once), else ``_NOT_PREFETCHED``."""
@@ -389,150 +374,7 @@ class LakeWriter:
 
     def _take_index(self, interview_id: str) -> Versioned:
         doc = self._take_prefetched(interview_id)
-        return self._read_index(interview_id) if doc is _NOT_PREFETCHED else doc
-
-    def _write_index(
-        self, interview_id: str, doc: dict[str, Any], verdict: str, etag: str | None
-    ) -> str | None:
-        """One conditional PUT of the index: create if ``etag`` is None, else ``If-Match``."""
-        with self._lock:
-            self._prefetched.pop(interview_id, None)
-        doc["updated_at"] = self._timestamp()
-        key = self.layout.index_key(interview_id)
-        body = json_bytes(doc)
-        if self.conditional_writes:
-            new_etag: str | None = self.store.put(key, body, create=etag is None, if_match=etag)
-        else:
-            self.store.put(key, body)
-            new_etag = None
-        self.records.note(key, body, verdict=verdict, kind="index", interview_id=interview_id)
-        return new_etag
-
-    def _cas_index(
-        self,
-        interview_id: str,
-        change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
-        verdict: str,
-        known: Versioned,
-    ) -> Versioned:
-        """Apply ``change`` to the index by compare-and-swap, re-reading when refused.
-
-        ``change`` gets a copy of the current document (or None) and returns the new one, or
-        None when nothing needs writing; it must be safe to call again on a newer document. A
-        refusal caused by this writer's own PUT (answered, lost, resent by botocore) re-reads its
-        own document, which ``change`` then leaves as it is.
-        """
-        doc, etag = known
-        for _ in range(MAX_CAS_ATTEMPTS):
-            new = change(copy.deepcopy(doc))
-            if new is None or (doc is not None and _same(new, doc)):
-                return doc, etag
-            try:
-                return new, self._write_index(interview_id, new, verdict, etag)
-            except ConditionFailed:
-                doc, etag = self._read_index(interview_id)
-        raise LakeError(f"index of {interview_id!r} kept changing: {MAX_CAS_ATTEMPTS} attempts")
-
-    def _new_index(self, interview_id: str, pending: list[str] | None = None) -> dict[str, Any]:
-        return {
-            "interview_id": interview_id,
-            "state": PENDING,
-            "key": None,
-            "base": None,
-            "dt": None,
-            "role": None,
-            "sha256": None,
-            "size": None,
-            "assets": [],
-            "published_at": None,
-            "fetched_at": None,
-            "run_id": None,
-            "dag_id": None,
-            "writer": None,
-            "claim": None,
-            "quarantine": None,
-            "pending": pending or [],
-        }
-
-    def _released(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """``doc`` without this writer's claim (another writer's claim stays)."""
-        claim = doc.get("claim")
-        if isinstance(claim, dict) and claim.get("owner") == self.owner:
-            doc["claim"] = None
-        return doc
-
-    # --- other writers -------------------------------------------------------------------------
-
-    def _wait(self, ready: Callable[[], bool], what: str) -> None:
-        """Poll ``ready`` (backing off to 0.5 s) until True; LakeError after twice the lease."""
-        deadline = time.monotonic() + 2 * self.lease.total_seconds()
-        delay = 0.05
-        while not ready():
-            if time.monotonic() > deadline:
-                raise LakeError(f"gave up waiting for {what}")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
-            self._journal.renew_if_due()
-
-    def _live_claim(self, doc: dict[str, Any] | None) -> bool:
-        """Whether ``doc`` carries another writer's claim whose journal is still live."""
-        claim = doc.get("claim") if doc else None
-        if not isinstance(claim, dict) or claim.get("owner") in (None, self.owner):
-            return False
-        journal = read_journal(self.store, str(claim.get("journal")), self._task_prefix)
-        return (
-            journal is not None
-            and journal.owner == claim["owner"]
-            and not journal.dead(self._now().astimezone(UTC))
-        )
-
-    def _fast_path_done(self, other: Journal, interview_id: str) -> bool:
-        doc, _ = self._read_index(interview_id)
-        if doc is not None and doc.get("writer") == other.owner:
-            return True
-        current = read_journal(self.store, other.key, self._task_prefix)
-        return (
-            current is None
-            or current.dead(self._now().astimezone(UTC))
-            or interview_id not in current.directories
-        )
-
-    def _claim(
-        self,
-        interview_id: str,
-        known: Any,
-        change: Callable[[dict[str, Any]], dict[str, Any]] = lambda doc: doc,
-    ) -> Versioned:
-        """Wait until no other live writer holds ``interview_id``, then claim its index.
-
-        A writer on its fast path for the id (its journal lists it) is waited for until its
-        index write names it; a claim is waited for until released or its journal is dead.
-        ``change`` adds to the claiming write (the directory about to be written, say).
-        """
-        for other in self._others:
-            if interview_id in other.directories:
-                self._wait(
-                    functools.partial(self._fast_path_done, other, interview_id),
-                    f"{interview_id!r}, landing in {other.key}",
-                )
-        doc, etag = self._read_index(interview_id) if known is _NOT_PREFETCHED else known
-        deadline = time.monotonic() + 2 * self.lease.total_seconds()
-        delay = 0.05
-        while True:
-            if self._live_claim(doc):
-                if time.monotonic() > deadline:
-                    raise LakeError(f"gave up waiting for the claim on {interview_id!r}")
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
-                self._journal.renew_if_due()
-                doc, etag = self._read_index(interview_id)
-                continue
-            new = change(copy.deepcopy(doc) if doc else self._new_index(interview_id))
-            new["claim"] = {"owner": self.owner, "journal": self._journal.key}
-            try:
-                return new, self._write_index(interview_id, new, PENDING, etag)
-            except ConditionFailed:
-                doc, etag = self._read_index(interview_id)
+        return self.index.read(interview_id) if doc is _NOT_PREFETCHED else doc
 
     def _newer(self, doc: dict[str, Any] | None) -> bool:
         """Whether ``doc`` is a published copy from a strictly later fetch than this writer's."""
@@ -581,7 +423,7 @@ class LakeWriter:
             doc["pending"] = sorted(set(doc["pending"]) - removed_dirs)
             return doc
 
-        self._cas_index(interview_id, change, verdict, known)
+        self.index.cas(interview_id, change, verdict, known)
 
     # --- assets --------------------------------------------------------------------------------
 
@@ -728,7 +570,9 @@ class LakeWriter:
             doc["pending"] = sorted({*doc["pending"], *add})
             return doc
 
-        doc, etag = self._claim(interview_id, self._take_prefetched(interview_id), change)
+        doc, etag = self.index.claim(
+            interview_id, _known(self._take_prefetched(interview_id)), self._others, change
+        )
         assert doc is not None
         if seen["newer"]:
             with self._lock:
@@ -745,21 +589,21 @@ class LakeWriter:
         prefetched = self._take_prefetched(interview_id)
         if prefetched is _NOT_PREFETCHED and self.conditional_writes:
             # Most ids are new: create their pending record without reading first.
-            created = self._new_index(interview_id, pending=[base])
+            created = new_index(interview_id, pending=[base])
             try:
-                etag = self._write_index(interview_id, created, PENDING, None)
+                etag = self.index.write(interview_id, created, PENDING, None)
             except ConditionFailed:
-                prefetched = self._read_index(interview_id)
+                prefetched = self.index.read(interview_id)
             else:
                 return _Planned(PublishPlan(interview_id, dt, role, base, key), (created, etag))
         known: Versioned = (
-            self._read_index(interview_id) if prefetched is _NOT_PREFETCHED else prefetched
+            self.index.read(interview_id) if prefetched is _NOT_PREFETCHED else prefetched
         )
         dirty = known[0] is not None and base in known[0]["pending"]
 
         def change(old: dict[str, Any] | None) -> dict[str, Any] | None:
             if old is None:
-                return self._new_index(interview_id, pending=[base])
+                return new_index(interview_id, pending=[base])
             if old.get("state") == PUBLISHED and old.get("base") == base:
                 return None
             if base in old["pending"]:
@@ -767,7 +611,7 @@ class LakeWriter:
             old["pending"] = sorted({*old["pending"], base})
             return old
 
-        known = self._cas_index(interview_id, change, PENDING, known)
+        known = self.index.cas(interview_id, change, PENDING, known)
         return _Planned(PublishPlan(interview_id, dt, role, base, key, dirty), known)
 
     # --- publish -------------------------------------------------------------------------------
@@ -820,14 +664,14 @@ class LakeWriter:
                 if json_written:
                     index = self._published_index(plan, sha, size, assets, pending=[])
                     try:
-                        self._write_index(interview_id, index, PUBLISHED, None)
+                        self.index.write(interview_id, index, PUBLISHED, None)
                     except ConditionFailed:
                         pass
                     else:
                         self._finished(interview_id)
                         return result(False)
-                known = self._read_index(interview_id)
-                old = known[0] or self._new_index(interview_id)
+                known = self.index.read(interview_id)
+                old = known[0] or new_index(interview_id)
                 in_place = old.get("state") == PUBLISHED and old.get("base") == plan.base
                 # A JSON there that the index does not own: an attempt that never finished.
                 dirty = not json_written and not in_place
@@ -851,7 +695,7 @@ class LakeWriter:
         interview_id = plan.interview_id
         sha, size = sha256(raw), len(raw)
         new_assets = {a.key: a.sha256 for a in assets}
-        old = known[0] or self._new_index(interview_id)
+        old = known[0] or new_index(interview_id)
         same_place = old.get("state") == PUBLISHED and old.get("base") == plan.base
         old_assets = {a["key"]: a["sha256"] for a in old.get("assets") or []} if same_place else {}
         if (
@@ -868,7 +712,9 @@ class LakeWriter:
                 )
             )
             if planned.claimed:
-                self._cas_index(interview_id, lambda d: d and self._released(d), PUBLISHED, known)
+                self.index.cas(
+                    interview_id, lambda d: d and self.index.released(d), PUBLISHED, known
+                )
             self._finished(interview_id)
             return result(True)
 
@@ -880,16 +726,16 @@ class LakeWriter:
         stale: set[str] = set()
 
         def change(doc: dict[str, Any] | None) -> dict[str, Any]:
-            current = doc or self._new_index(interview_id)
+            current = doc or new_index(interview_id)
             stale.clear()
             stale.update(self._stale_dirs(current, plan.base))
             new = self._published_index(plan, sha, size, assets, pending=sorted(stale))
-            new["claim"] = self._released(current).get("claim")
-            if doc is not None and _same(new, doc):
+            new["claim"] = self.index.released(current).get("claim")
+            if doc is not None and same(new, doc):
                 return doc
             return new
 
-        known = self._cas_index(interview_id, change, PUBLISHED, known)
+        known = self.index.cas(interview_id, change, PUBLISHED, known)
         if dirty:
             keep = frozenset({plan.key, *new_assets})
             removed += self._remove_dirs(interview_id, [plan.base], keep)
@@ -914,7 +760,9 @@ class LakeWriter:
     ) -> PublishResult:
         """A later fetch's copy is published: release the claim, write nothing of this copy."""
         newer = planned.superseded or {}
-        self._cas_index(interview_id, lambda d: d and self._released(d), PUBLISHED, planned.index)
+        self.index.cas(
+            interview_id, lambda d: d and self.index.released(d), PUBLISHED, planned.index
+        )
         self._finished(interview_id)
         log.info("%s: a copy fetched later is already published; this one is dropped", interview_id)
         return PublishResult(
@@ -946,7 +794,7 @@ class LakeWriter:
         assets: Sequence[WrittenObject],
         pending: list[str],
     ) -> dict[str, Any]:
-        index = self._new_index(plan.interview_id, pending=pending)
+        index = new_index(plan.interview_id, pending=pending)
         index.update(
             state=PUBLISHED,
             key=plan.key,
@@ -1000,10 +848,10 @@ class LakeWriter:
                 prefetched = self._take_prefetched(safe_id)
                 if self.conditional_writes and safe_id not in self._fast:
                     # Wait out any live writer of this id: its directories are not ours to clean.
-                    known = self._claim(safe_id, prefetched)
+                    known = self.index.claim(safe_id, _known(prefetched), self._others)
                 else:
                     known = (
-                        self._read_index(safe_id) if prefetched is _NOT_PREFETCHED else prefetched
+                        self.index.read(safe_id) if prefetched is _NOT_PREFETCHED else prefetched
                     )
             index = known[0]
             published_key = index.get("key") if index and index.get("state") == PUBLISHED else None
@@ -1058,7 +906,7 @@ class LakeWriter:
             stale: set[str] = set()
 
             def change(doc: dict[str, Any] | None) -> dict[str, Any]:
-                doc = self._released(doc or self._new_index(safe_id))
+                doc = self.index.released(doc or new_index(safe_id))
                 stale.clear()
                 stale.update(set(doc["pending"]) | extra)
                 if doc.get("quarantine"):
@@ -1073,7 +921,7 @@ class LakeWriter:
                 doc["writer"] = self.owner
                 return doc
 
-            known = self._cas_index(safe_id, change, QUARANTINED, known)
+            known = self.index.cas(safe_id, change, QUARANTINED, known)
             removed = self._remove_dirs(safe_id, stale)
             if stale:
                 self._clear_pending(safe_id, stale, QUARANTINED, known)
