@@ -280,6 +280,7 @@ class ChunkIngestor:
                 for interview_id in usable:
                     prefetch.submit(self.writer.prefetch_index, interview_id)
             results = fetch_chunk(self.hook, usable)
+        self._fetched_at = datetime.now(UTC).isoformat()  # between two copies, the later wins
         self.summary.seconds["fetch"] = time.perf_counter() - started
 
         batch: list[FetchedInterview] = []
@@ -308,9 +309,12 @@ class ChunkIngestor:
 
         land_started = time.perf_counter()
         self.writer.begin(
-            (verdict.requested_id or verdict.interview_id, item.interview)
-            for verdict, item in zip(verdicts.interviews, batch, strict=True)
-            if verdict.published and item.interview is not None
+            (
+                (verdict.requested_id or verdict.interview_id, item.interview)
+                for verdict, item in zip(verdicts.interviews, batch, strict=True)
+                if verdict.published and item.interview is not None
+            ),
+            fetched_at=self._fetched_at,
         )
         with ThreadPoolExecutor(max_workers=self.s3_concurrency) as pool:
             futures = [

@@ -1,4 +1,6 @@
-"""The S3 lake: partition layout (:mod:`.layout`) and the writer (:mod:`.writer`)."""
+"""The S3 lake: layout (:mod:`.layout`), object store (:mod:`.store`), index documents
+(:mod:`.index`), journals (:mod:`.journal`), run records (:mod:`.records`) and the landing
+protocol (:mod:`.writer`)."""
 
 from __future__ import annotations
 
@@ -10,23 +12,24 @@ from airflow_provider_qode.lake.layout import (
     interview_date,
     role_of,
 )
+from airflow_provider_qode.lake.records import ManifestEntry, WrittenObject
+from airflow_provider_qode.lake.store import ConditionFailed, LakeError, ObjectStore
 from airflow_provider_qode.lake.writer import (
-    LakeError,
     LakeWriter,
-    ManifestEntry,
     PublishPlan,
     PublishResult,
     QuarantineResult,
-    WrittenObject,
 )
 
 __all__ = [
     "DEFAULT_ROLE_FIELDS",
+    "ConditionFailed",
     "InvalidTimestampError",
     "LakeError",
     "LakeLayout",
     "LakeWriter",
     "ManifestEntry",
+    "ObjectStore",
     "PublishPlan",
     "PublishResult",
     "QuarantineResult",

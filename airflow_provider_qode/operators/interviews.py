@@ -86,6 +86,9 @@ class QodeInterviewsToS3Operator(BaseOperator):
     :param s3_concurrency: interviews landed in parallel (asset download + S3 writes); the S3
         client's connection pool is raised to match.
     :param role_fields: payload keys tried in order for the role partition.
+    :param encryption: server-side encryption of every object written, ``AES256`` or ``aws:kms``.
+    :param kms_key_id: the KMS key for ``aws:kms`` (default: the bucket's or AWS-managed key).
+    :param s3_extra_args: upload arguments for every object, as ``S3Hook(extra_args=...)``.
     """
 
     template_fields: Sequence[str] = (
@@ -111,6 +114,9 @@ class QodeInterviewsToS3Operator(BaseOperator):
         s3_concurrency: int = DEFAULT_S3_CONCURRENCY,
         fail_on_quarantine: bool = False,
         role_fields: Sequence[str] = DEFAULT_ROLE_FIELDS,
+        encryption: str | None = None,
+        kms_key_id: str | None = None,
+        s3_extra_args: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -123,6 +129,9 @@ class QodeInterviewsToS3Operator(BaseOperator):
         self.s3_concurrency = s3_concurrency
         self.fail_on_quarantine = fail_on_quarantine
         self.role_fields = tuple(role_fields)
+        self.encryption = encryption
+        self.kms_key_id = kms_key_id
+        self.s3_extra_args = s3_extra_args
 
     def _ids(self) -> list[str]:
         ids = self.interview_ids
@@ -153,6 +162,9 @@ class QodeInterviewsToS3Operator(BaseOperator):
             chunk=f"chunk-{chunk if chunk is not None and chunk >= 0 else 0}",
             run_date=run_date,
             role_fields=self.role_fields,
+            encryption=self.encryption,
+            kms_key_id=self.kms_key_id,
+            extra_args=self.s3_extra_args,
         )
         self.log.info(
             "Landing %d interviews in s3://%s/%s", len(ids), self.s3_bucket, self.s3_prefix

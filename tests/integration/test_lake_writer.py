@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -307,6 +308,14 @@ def test_quarantine_writes_raw_bytes_and_reasons(s3_client, s3_bucket):
     assert index["quarantine"]["key"] == result.key
 
 
+def test_quarantine_writes_its_reasons_before_the_payload(s3_client, s3_bucket):
+    writer = make_writer(s3_client, s3_bucket)
+    calls = s3_calls(s3_client)
+    result = writer.quarantine(IID, b"raw", ["QR_PARSE"], ["not JSON"])
+    puts = [key for op, key in calls if op == "PutObject"]
+    assert puts.index(result.reasons_key) < puts.index(result.key)
+
+
 def test_later_publish_removes_the_quarantine_copy(s3_client, s3_bucket):
     make_writer(s3_client, s3_bucket).quarantine(IID, b"{}", ["QR_LIFE_01"], ["not done"])
     raw, interview = payload()
@@ -520,7 +529,8 @@ def test_a_crashed_journaled_attempt_is_cleaned_by_the_rerun(
 ):
     raw, interview = payload()
     flaky = FlakyClient(s3_client, crash)
-    writer = make_writer(flaky, s3_bucket)
+    # A lease of zero: the crashed attempt's journal is dead at once, as after its lease ran out.
+    writer = make_writer(flaky, s3_bucket, lease=timedelta(0))
     writer.begin([(IID, interview)])
     plan = writer.plan(IID, interview)
     writer.put_asset_stream(plan.base, "identity_screenshot.gif", [b"old attempt"])
