@@ -176,8 +176,28 @@ def quality_assertions(by_rule: Mapping[str, int]) -> list[Assertion]:
     ]
 
 
+def planned_lineage(api_base_url: str, bucket: str, prefix: str) -> OperatorLineage:
+    """The landing task's datasets before it runs (the START event): API in, lake prefixes out.
+
+    Built from the rendered ``s3_bucket``/``s3_prefix``, so it names the lake this run writes,
+    not a parse-time default.
+    """
+    return _landing_lineage(api_base_url, bucket, LakeLayout(prefix).prefix)
+
+
 def chunk_lineage(chunk: ChunkLineage | None) -> OperatorLineage:
     """The landing task's lineage; empty when execute stopped before landing anything."""
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    if chunk is None:
+        return OperatorLineage()
+    return _landing_lineage(chunk.api_base_url, chunk.bucket, chunk.prefix, chunk)
+
+
+def _landing_lineage(
+    api_base_url: str, bucket: str, prefix: str, chunk: ChunkLineage | None = None
+) -> OperatorLineage:
+    """API in and the two lake prefixes out; with ``chunk``, the facets of what it did."""
     from airflow.providers.common.compat.openlineage.facet import (
         InputDataset,
         OutputDataset,
@@ -186,28 +206,24 @@ def chunk_lineage(chunk: ChunkLineage | None) -> OperatorLineage:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
 
-    if chunk is None:
-        return OperatorLineage()
-    namespace, name = api_dataset_id(chunk.api_base_url)
+    namespace, name = api_dataset_id(api_base_url)
     api = InputDataset(namespace=namespace, name=name)
-    if chunk.checked:
+    if chunk is not None and chunk.checked:
         assertions = dq.DataQualityAssertionsDatasetFacet(
             assertions=quality_assertions(chunk.by_rule)
         )
         api.inputFacets = {"dataQualityAssertions": assertions}
-    lake = f"s3://{chunk.bucket}"
-    outputs = [
-        OutputDataset(
-            namespace=lake,
-            name=f"{chunk.prefix}{area}",
-            outputFacets={
+    outputs = []
+    for area in ("interviews", "quarantine"):
+        output = OutputDataset(namespace=f"s3://{bucket}", name=f"{prefix}{area}")
+        if chunk is not None:
+            written = chunk.published if area == "interviews" else chunk.quarantined
+            output.outputFacets = {
                 "outputStatistics": OutputStatisticsOutputDatasetFacet(
                     rowCount=written.rows, size=written.size, fileCount=written.files
                 )
-            },
-        )
-        for area, written in (("interviews", chunk.published), ("quarantine", chunk.quarantined))
-    ]
+            }
+        outputs.append(output)
     return OperatorLineage(inputs=[api], outputs=outputs)
 
 

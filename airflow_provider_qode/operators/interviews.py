@@ -14,7 +14,7 @@ from airflow_provider_qode.hooks.qode import QodeHook
 from airflow_provider_qode.ingest import DEFAULT_S3_CONCURRENCY, ingest_chunk
 from airflow_provider_qode.lake.layout import DEFAULT_ROLE_FIELDS, normalize_prefix
 from airflow_provider_qode.lake.writer import LakeWriter
-from airflow_provider_qode.lineage import ChunkLineage, chunk_lineage
+from airflow_provider_qode.lineage import ChunkLineage, chunk_lineage, planned_lineage
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -195,6 +195,12 @@ class QodeInterviewsToS3Operator(BaseOperator):
             context, self.outlets, self.s3_bucket, self.s3_prefix, total_summary([result])
         )
         return result
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        """The datasets this run will read and write, named from the rendered bucket and prefix."""
+        return planned_lineage(
+            QodeHook(self.qode_conn_id).config.base_url, self.s3_bucket, self.s3_prefix
+        )
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """The Qode API in (with the gate's assertions), the lake's two prefixes out.

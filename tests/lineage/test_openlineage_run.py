@@ -192,10 +192,16 @@ def test_dag_run_emits_the_api_the_lake_and_the_gate_as_openlineage(
         statistics = _facet(output, "outputFacets", "outputStatistics")
         assert statistics == _statistics(objects, area)
         assert statistics["rowCount"] > 0
-    # The same dataset as the task's outlet Asset (the START event carries the outlets).
+    # The START event already names the lake of this run (rendered bucket and prefix, not a
+    # parse-time default) and the API, before anything is written.
     [start] = by_job[(f"{DAG_ID}.land_chunk", "START")]
+    validate_event(start)
     assert [(o["namespace"], o["name"]) for o in start["outputs"]] == [
-        (f"s3://{s3_bucket}", f"{PREFIX}/interviews")
+        (f"s3://{s3_bucket}", f"{PREFIX}/interviews"),
+        (f"s3://{s3_bucket}", f"{PREFIX}/quarantine"),
+    ]
+    assert [(i["namespace"], i["name"]) for i in start["inputs"]] == [
+        (api["namespace"], api["name"])
     ]
 
     # Assertions: one per rule, failed as often as the stand-in says the gate must fail it.
