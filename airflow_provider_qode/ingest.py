@@ -36,6 +36,7 @@ from airflow_provider_qode.exceptions import (
     QodeResponseError,
 )
 from airflow_provider_qode.hooks.qode import FetchResult, QodeAsyncClient, QodeHook
+from airflow_provider_qode.hooks.redact import Redactor
 from airflow_provider_qode.lake.layout import InvalidTimestampError, asset_file_name
 from airflow_provider_qode.lake.writer import LakeError, LakeWriter, WrittenObject
 from airflow_provider_qode.models import (
@@ -193,12 +194,14 @@ class ChunkIngestor:
         self.s3_concurrency = s3_concurrency
         self.summary = ChunkSummary()
         self._fetched_at = datetime.now(UTC).isoformat()
+        self._redactor = Redactor(hook.config.token)
 
     def _quarantine(
         self, interview_id: str, raw: bytes, rules: list[str], reasons: list[str]
     ) -> Outcome:
         # The writer stores id and reasons as UTF-8 JSON: a lone surrogate must not stop it.
-        texts = [unicode_text(reason) for reason in reasons]
+        # Reasons may quote a body that echoes the token: never write it.
+        texts = [self._redactor.text(unicode_text(reason)) for reason in reasons]
         self.writer.quarantine(
             id_text(interview_id), raw, rules, texts, fetched_at=self._fetched_at
         )
@@ -293,7 +296,7 @@ class ChunkIngestor:
                 raw = result.raw or b""
                 self._count(self._quarantine(result.interview_id, raw, [PARSE_RULE], [reason]))
             elif result.error is not None:
-                self.summary.failed[result.interview_id] = str(result.error)
+                self.summary.failed[result.interview_id] = self._redactor.text(str(result.error))
             else:
                 raw = result.raw or b""
                 try:
@@ -304,7 +307,7 @@ class ChunkIngestor:
 
         gate_started = time.perf_counter()
         progress_log.info("Checking %d interviews against the quality rules", len(batch))
-        verdicts = validate_batch(batch)
+        verdicts = validate_batch(batch, redact=self._redactor.text)
         self.summary.seconds["validate"] = time.perf_counter() - gate_started
 
         land_started = time.perf_counter()

@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -253,12 +253,15 @@ def _verdict(
     )
 
 
-def validate_batch(items: Iterable[FetchedInterview]) -> BatchVerdict:
+def validate_batch(
+    items: Iterable[FetchedInterview], *, redact: Callable[[str], str] | None = None
+) -> BatchVerdict:
     """Check every interview of a batch against ``QUALITY_RULES.md`` in one GX run.
 
     A body that ``parse_interview`` refuses gets ``QR-PARSE`` with the parse error as its reason
     and does not stop the batch. Each model is flattened and then dropped, so memory holds the
-    tables, not the models.
+    tables, not the models. ``redact`` cleans parse-error texts, which quote the start of the
+    body (an HTML page from a gateway may echo the API token there).
     """
     started = time.perf_counter()
     items = list(items)
@@ -288,7 +291,7 @@ def validate_batch(items: Iterable[FetchedInterview]) -> BatchVerdict:
         for rule_id, messages in rules.items():
             findings[position][rule_id].extend(messages)
     for position, message in parse_errors.items():
-        findings[position][PARSE_RULE_ID].append(message)
+        findings[position][PARSE_RULE_ID].append(redact(message) if redact else message)
     verdicts = [
         _verdict(position, item, payload_ids[position], findings.get(position, {}))
         for position, item in enumerate(items)

@@ -104,3 +104,37 @@ def test_hostile_chunk_lands_each_id_once_and_no_secret(hostile_api, s3_client, 
     for body in written:
         assert TOKEN.encode() not in body
         assert SIGNATURE.encode() not in body
+
+
+def test_a_200_page_echoing_the_token_is_quarantined_without_it(
+    monkeypatch: pytest.MonkeyPatch, s3_client, s3_bucket
+):
+    """A gateway answering 200 with an HTML page that echoes the request: QR-PARSE quotes the
+    start of the body, and the token must not reach reasons.json or the quality report."""
+    fine, echoed = DATASET.ids[:2]
+
+    def route(request: Seen) -> Reply:
+        name = request.path.split("?")[0].rsplit("/", 1)[-1]
+        if name == echoed:
+            auth = request.headers.get("Authorization", "")
+            page = f"<html><body>Hello {TOKEN}, your header was {auth}</body></html>"
+            return Reply(200, page.encode(), {"Content-Type": "text/html"})
+        return Reply(200, DATASET.body(fine), {"Content-Type": "application/json"})
+
+    with HostileServer(route) as server:
+        point_qode_conn(monkeypatch, server.base_url, token=TOKEN, max_retries=0)
+        writer = LakeWriter(
+            s3_client, s3_bucket, PREFIX, dag_id="t", run_id="r", chunk="c", run_date="2025-11-30"
+        )
+        with QodeHook("qode_default") as hook:
+            summary = ingest_chunk(hook, writer, [fine, echoed])
+
+    assert (summary.published, summary.quarantined) == (1, 1)
+    assert summary.by_rule["QR-PARSE"] == 1
+    objects = _objects(s3_client, s3_bucket)
+    raw, reasons = _quarantine(objects, echoed)
+    assert TOKEN.encode() in raw  # the raw bytes stay as received, the texts do not
+    assert "QR-PARSE" in reasons["failed_rules"] and "***" in json.dumps(reasons)
+    for key in (*summary.quality_keys, summary.manifest_key):
+        assert TOKEN.encode() not in objects[key]
+    assert TOKEN.encode() not in json.dumps(reasons).encode()
