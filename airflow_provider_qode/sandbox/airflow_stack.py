@@ -1,6 +1,7 @@
 """A real Airflow stack on loopback: api-server, scheduler, dag-processor and triggerer.
 
-One implementation serves the end-to-end test (``tests/fixtures/airflow_stack.py``) and
+One implementation serves the end-to-end test (``tests/fixtures/airflow_stack.py``), the UI
+tests' lone api-server (``tests/fixtures/airflow_api.py``, ``components=("api-server",)``) and
 ``make demo-ui`` (``scripts/demo_ui.py``). Everything lives in a fresh ``AIRFLOW_HOME``: a SQLite
 metadata DB, each process's output in ``<home>/stack-logs/<name>.log``, task logs under
 ``<home>/logs``. Ports are free ones picked at start; the simple auth manager gets one ``admin``
@@ -88,12 +89,14 @@ class AirflowStack:
     :param dags_folder: the DAG files to serve.
     :param env: extra environment for every process: ``AIRFLOW_CONN_*``, ``QODE_LAKE_*``...
     :param parallelism: LocalExecutor's task slots (at least 2, so mapped chunks run side by side).
+    :param components: which of :data:`COMPONENTS` to run (the api-server always among them).
     """
 
     home: Path
     dags_folder: Path
     env: Mapping[str, str] = field(default_factory=dict)
     parallelism: int = 4
+    components: Sequence[str] = COMPONENTS
     host: str = "127.0.0.1"
     port: int = 0
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
@@ -173,10 +176,23 @@ class AirflowStack:
     def _airflow(self, *args: str) -> list[str]:
         return [str(Path(sys.executable).parent / "airflow"), *args]
 
+    def cli(self, *args: str, timeout: float = 180.0) -> subprocess.CompletedProcess[str]:
+        """Run ``airflow <args>`` against this stack's home and DB (output captured)."""
+        return subprocess.run(
+            self._airflow(*args),
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def start(self, timeout: float = 240.0) -> AirflowStack:
-        """Migrate the DB, start the four processes, return once they are healthy."""
+        """Migrate the DB, start the components, return once they are healthy."""
         if self.parallelism < 2:
             raise ValueError("parallelism must be at least 2, so mapped tasks can run side by side")
+        unknown = set(self.components) - set(COMPONENTS)
+        if unknown or "api-server" not in self.components:
+            raise ValueError(f"components must include api-server, among {COMPONENTS}")
         began = time.monotonic()
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
@@ -191,7 +207,7 @@ class AirflowStack:
         if migrated.returncode != 0:
             raise AirflowStackError(f"airflow db migrate failed\n{self.tails()}")
         try:
-            for name in COMPONENTS:
+            for name in (c for c in COMPONENTS if c in self.components):
                 args = [name]
                 if name == "api-server":
                     args += ["--host", self.host, "--port", str(self.port), "--workers", "1"]
@@ -213,7 +229,8 @@ class AirflowStack:
         return self
 
     def _wait_healthy(self, deadline: float) -> None:
-        wanted = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        wanted = ["metadatabase"] + [c.replace("-", "_") for c in self.components]
+        wanted.remove("api_server")  # it answers the health check itself
         health: dict[str, Any] = {}
         while time.monotonic() < deadline:
             self._check_alive()
@@ -243,12 +260,15 @@ class AirflowStack:
             self._token = str(response.json()["access_token"])
         return self._token
 
+    def client(self, timeout: float = 60.0) -> httpx.Client:
+        """An HTTP client on the api-server (paths from its root), logged in as admin."""
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call the REST API (``/api/v2`` + ``path``) as admin; the decoded JSON response."""
-        headers = {"Authorization": f"Bearer {self.token()}"}
-        response = httpx.request(
-            method, f"{self.url}/api/v2{path}", headers=headers, timeout=30, **kwargs
-        )
+        with self.client(timeout=30.0) as client:
+            response = client.request(method, f"/api/v2{path}", **kwargs)
         if response.is_error:
             raise AirflowStackError(f"{method} {path}: {response.status_code} {response.text}")
         return response.json() if response.content else None

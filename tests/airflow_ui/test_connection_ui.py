@@ -18,14 +18,14 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from airflow_provider_qode.hooks.connection import EXTRA_FIELDS, QodeConnectionConfig
+from airflow_provider_qode.sandbox.airflow_stack import USERNAME, AirflowStack
 from airflow_provider_qode.sandbox.server import SandboxServer
-from tests.fixtures.airflow_api import AirflowApiServer
 from tests.fixtures.sandbox import SANDBOX_TOKEN
 
 pytestmark = pytest.mark.slow
 
 
-def _qode_meta(server: AirflowApiServer) -> dict[str, Any]:
+def _qode_meta(server: AirflowStack) -> dict[str, Any]:
     with server.client() as client:
         response = client.get("/ui/connections/hook_meta")
     response.raise_for_status()
@@ -34,7 +34,7 @@ def _qode_meta(server: AirflowApiServer) -> dict[str, Any]:
 
 
 def test_hook_meta_serves_the_qode_form(
-    airflow_api_server: AirflowApiServer, tmp_path_factory: pytest.TempPathFactory
+    airflow_api_server: AirflowStack, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     meta = _qode_meta(airflow_api_server)
     out = tmp_path_factory.getbasetemp() / "qode_hook_meta.json"
@@ -59,7 +59,7 @@ def test_hook_meta_serves_the_qode_form(
 
 
 def test_test_button_reaches_the_api_and_checks_the_token(
-    airflow_api_server: AirflowApiServer, sandbox: SandboxServer
+    airflow_api_server: AirflowStack, sandbox: SandboxServer
 ) -> None:
     body = {"connection_id": "qode_probe", "conn_type": "qode", "host": sandbox.base_url}
     with airflow_api_server.client() as client:
@@ -73,7 +73,7 @@ def test_test_button_reaches_the_api_and_checks_the_token(
 
 
 def test_cli_tests_a_saved_connection(
-    airflow_api_server: AirflowApiServer, sandbox: SandboxServer
+    airflow_api_server: AirflowStack, sandbox: SandboxServer
 ) -> None:
     """The documented fallback for the Test button: ``airflow connections test``."""
     with airflow_api_server.client() as client:
@@ -99,7 +99,7 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 @pytest.fixture(scope="module")
 def browser(
-    airflow_api_server: AirflowApiServer, tmp_path_factory: pytest.TempPathFactory
+    airflow_api_server: AirflowStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
     """Headless Debian chromium through its own chromedriver (selenium-manager never runs),
     signed in to the api-server through the simple auth manager's login form."""
@@ -126,10 +126,10 @@ def browser(
     service = webdriver.ChromeService(executable_path=str(CHROMEDRIVER))
     driver = webdriver.Chrome(service=service, options=options)
     try:
-        driver.get(f"{airflow_api_server.base_url}/auth/login")
+        driver.get(f"{airflow_api_server.url}/auth/login")
         wait = WebDriverWait(driver, 30)
         wait.until(EC.presence_of_element_located((By.NAME, "username")))
-        driver.find_element(By.NAME, "username").send_keys(airflow_api_server.username)
+        driver.find_element(By.NAME, "username").send_keys(USERNAME)
         driver.find_element(By.NAME, "password").send_keys(airflow_api_server.password)
         _button(driver, "Sign in").click()
         wait.until(EC.element_to_be_clickable((By.XPATH, "//button[normalize-space()='Admin']")))
@@ -148,7 +148,7 @@ def _clickable(wait: WebDriverWait[Any], xpath: str) -> Any:
 
 @pytest.mark.browser
 def test_add_qode_connection_in_the_ui(
-    airflow_api_server: AirflowApiServer,
+    airflow_api_server: AirflowStack,
     sandbox: SandboxServer,
     browser: Any,
     tmp_path: Path,
@@ -222,7 +222,7 @@ def test_add_qode_connection_in_the_ui(
     "api-server answers 400 (apache/airflow#73298); docs/index.md gives the workaround",
 )
 def test_list_test_button_on_a_qode_connection(
-    airflow_api_server: AirflowApiServer, sandbox: SandboxServer, browser: Any
+    airflow_api_server: AirflowStack, sandbox: SandboxServer, browser: Any
 ) -> None:
     conn_id = "qode_row"
     with airflow_api_server.client() as client:
@@ -235,7 +235,7 @@ def test_list_test_button_on_a_qode_connection(
                 "password": SANDBOX_TOKEN,
             },
         ).raise_for_status()
-    browser.get(f"{airflow_api_server.base_url}/connections")
+    browser.get(f"{airflow_api_server.url}/connections")
     wait = WebDriverWait(browser, 30)
     row = f"//tr[td[normalize-space()='{conn_id}']]"
     button = _clickable(wait, f"{row}//button[@aria-label='Test Connection']")

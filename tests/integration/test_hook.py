@@ -3,8 +3,8 @@
 Nothing of ours is mocked: every call goes through a real Airflow connection (an
 ``AIRFLOW_CONN_*`` environment variable), httpx and a socket to the sandbox, and the tests count
 what the server saw through its admin ``stats()``. Where the sandbox cannot script a fault (it
-has no fault script for the create call, nor redirects on the API path) a tiny stdlib HTTP server
-in this file answers instead.
+has no fault script for the create call, nor redirects on the API path) the tests' hostile
+loopback server (``tests/fixtures/hostile.py``) answers from a script instead.
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
-import http.server
 import io
 import json
 import logging
 import math
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -53,6 +51,7 @@ from airflow_provider_qode.models import (
 )
 from airflow_provider_qode.sandbox.generator import SandboxDataset, blob_sha256
 from airflow_provider_qode.sandbox.server import SandboxServer
+from tests.fixtures.hostile import HostileServer, Reply, Seen
 from tests.fixtures.sandbox import SANDBOX_TOKEN, point_qode_conn
 
 DETAILS_LABEL = "GET /integrations/candidates/interviews/{interview_id}"
@@ -105,59 +104,31 @@ def hook(sandbox_reset: SandboxServer, qode_conn_env: str) -> Iterator[QodeHook]
         yield h
 
 
-class _ScriptedServer:
-    """A minimal HTTP server on loopback answering each request from a list of outcomes.
+class _ScriptedServer(HostileServer):
+    """The hostile loopback server answering each request from a list of outcomes.
 
-    An outcome is ``(status, headers, body)`` or ``"drop"`` (close without answering). It stands
-    in where the sandbox cannot script a fault (the create call, redirects on the API path).
+    An outcome is ``(status, headers, body)`` or ``"drop"`` (close without answering); past the
+    list, 500. It stands in where the sandbox cannot script a fault (the create call, redirects
+    on the API path).
     """
 
     def __init__(self, outcomes: Sequence[object]) -> None:
-        self.outcomes = list(outcomes)
-        self.requests: list[tuple[str, str]] = []
-        owner = self
+        pending = list(outcomes)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def route(request: Seen) -> Reply:
+            outcome = pending.pop(0) if pending else (500, {}, b"")
+            if outcome == "drop":
+                return Reply(drop=True)
+            assert isinstance(outcome, tuple)
+            status, headers, body = outcome
+            return Reply(status, body, dict(headers))
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                owner.requests.append((self.command, self.path))
-                outcome = owner.outcomes.pop(0) if owner.outcomes else (500, {}, b"")
-                if outcome == "drop":
-                    self.close_connection = True
-                    return
-                assert isinstance(outcome, tuple)
-                status, headers, body = outcome
-                self.send_response(status)
-                for name, value in {"Content-Length": str(len(body)), **headers}.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = _answer
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        super().__init__(route)
 
     @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/api/v1"
-
-    def __enter__(self) -> _ScriptedServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+    def requests(self) -> list[tuple[str, str]]:
+        """``(method, path)`` of each request, in order."""
+        return [(request.method, request.path) for request in self.seen]
 
 
 class _CountingTransport(httpx.AsyncBaseTransport):
