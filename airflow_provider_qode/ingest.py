@@ -219,8 +219,8 @@ class ChunkIngestor:
         except INFRASTRUCTURE_ERRORS:
             raise
         except Exception as exc:  # last resort: one interview never stops the chunk
-            reason = unexpected_error_reason(exc, "landing", interview_id)
-            log.exception("%s: %s", PARSE_RULE, reason)
+            reason = self._redactor.text(unexpected_error_reason(exc, "landing", interview_id))
+            log.error("%s: %s", PARSE_RULE, reason)  # no traceback: its frames may hold secrets
             return self._quarantine(interview_id, raw, [PARSE_RULE], [f"{PARSE_RULE}: {reason}"])
 
     def _land_one(

@@ -96,6 +96,8 @@ def test_mapped_chunks_run_in_separate_processes_land_once_and_name_their_lake(
     chunks = sorted((t for t in tis if t["task_id"] == "land_chunk"), key=lambda t: t["map_index"])
     assert [t["map_index"] for t in chunks] == [0, 1]  # 67 ids in chunks of 34: two processes
     assert all(t["state"] == "success" and t["executor"] in (None, "LocalExecutor") for t in chunks)
+    # Chunks landing side by side never trip over each other: each succeeded on its first try.
+    assert [t["try_number"] for t in chunks] == [1, 1]
     # Each chunk in a task process of its own, none of them a stack process.
     pids = [t["pid"] for t in chunks]
     assert None not in pids and len(set(pids)) == len(pids)
