@@ -22,7 +22,8 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WORK = ROOT / ".local" / "demo"
+#: Where the demo keeps its Airflow home, logs and the copy of the lake (tests point it elsewhere).
+WORK = Path(os.environ.get("QODE_DEMO_DIR") or ROOT / ".local" / "demo")
 BUCKET = "qode-lake"
 PREFIX = "qode"
 DAY = "2025-11-20"  # the day whose interviews land
