@@ -19,6 +19,7 @@ journals: owner and lease), :mod:`.records` (manifest and quality report), :mod:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import mimetypes
@@ -671,6 +672,10 @@ class LakeWriter:
                         self._finished(interview_id)
                         return result(False)
                 known = self.index.read(interview_id)
+                if self._newer(known[0]):
+                    # Another landing, of a later fetch, finished before this chunk began: its
+                    # copy stays, and what this one streamed beside it goes.
+                    return self._drop_older(planned, known, sha, size)
                 old = known[0] or new_index(interview_id)
                 in_place = old.get("state") == PUBLISHED and old.get("base") == plan.base
                 # A JSON there that the index does not own: an attempt that never finished.
@@ -754,6 +759,17 @@ class LakeWriter:
             stale.add(index["quarantine"]["base"])
         stale.discard(keep)
         return stale
+
+    def _drop_older(
+        self, planned: _Planned, known: Versioned, sha: str, size: int
+    ) -> PublishResult:
+        """The fast path found a copy from a later fetch published: remove what this landing
+        wrote in its own directory (never the published one), keep the later copy."""
+        newer = known[0] or {}
+        if newer.get("base") != planned.plan.base:
+            self._remove_dirs(planned.plan.interview_id, [planned.plan.base])
+        planned = dataclasses.replace(planned, index=known, superseded=newer)
+        return self._superseded(planned.plan.interview_id, planned, sha, size)
 
     def _superseded(
         self, interview_id: str, planned: _Planned, sha: str, size: int

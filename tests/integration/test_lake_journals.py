@@ -133,6 +133,46 @@ def test_a_copy_from_a_later_fetch_is_not_replaced_by_an_earlier_one(s3_client, 
     assert older.read_index("iv-d")["claim"] is None
 
 
+@pytest.mark.parametrize("moved", [True, False], ids=["moved", "same-place"])
+def test_an_earlier_fetch_landing_after_a_later_one_finished_keeps_the_later(
+    s3_client, s3_bucket, moved
+):
+    """No overlap at all: the later fetch's landing is done (journal closed) before the earlier
+    fetch's chunk begins, so the earlier one takes the fast path and only then meets the index."""
+    late = datetime(2025, 11, 23, 12, tzinfo=UTC)
+    changes = {"mapped_role_title": "Data Scientist"} if moved else {"duration": 1234}
+    raw_new, model_new = interview("iv-f", **changes)
+    raw_old, model_old = interview("iv-f")
+    newer = writer(s3_client, s3_bucket, run="sensor")
+    newer.begin([("iv-f", model_new)], fetched_at=late)
+    land(newer, "iv-f", raw_new, model_new, b"new")
+    newer.write_manifest()
+    assert keys(s3_client, s3_bucket, "/_journal/") == set()
+
+    older = writer(s3_client, s3_bucket, run="daily")
+    assert older.begin([("iv-f", model_old)], fetched_at=late - timedelta(minutes=5)) == 1
+    result = land(older, "iv-f", raw_old, model_old, b"new" if not moved else b"old")
+    manifest = json.loads(
+        s3_client.get_object(Bucket=s3_bucket, Key=older.write_manifest())["Body"].read()
+    )
+
+    assert result.superseded and result.unchanged
+    (only,) = keys(s3_client, s3_bucket, "/iv-f/interview.json")
+    assert s3_client.get_object(Bucket=s3_bucket, Key=only)["Body"].read() == raw_new
+    index = older.read_index("iv-f")
+    assert index["key"] == only and index["state"] == "published"
+    assets = keys(s3_client, s3_bucket, "/iv-f/assets/")
+    assert {s3_client.get_object(Bucket=s3_bucket, Key=k)["Body"].read() for k in assets} == {
+        b"new"
+    }
+    assert all(a["key"] in assets for a in index["assets"]) and len(assets) == 1
+    # Nothing of the earlier copy stays listed: moved, its directory was removed; in place, its
+    # JSON was refused and only the asset PUT (same name, here the same bytes) happened.
+    listed = [o["kind"] for o in manifest["objects"] if o["kind"] in ("interview", "asset")]
+    assert listed == ([] if moved else ["asset"])
+    assert keys(s3_client, s3_bucket, "/_journal/") == set()
+
+
 def test_waiting_on_a_writer_that_never_lets_go_ends_with_a_clear_error(s3_client, s3_bucket):
     _, model = interview("iv-e")
     holder = writer(s3_client, s3_bucket, run="sensor")
