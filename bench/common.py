@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_qode.sandbox.airflow_stack import free_port
 from airflow_provider_qode.sandbox.server import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,12 +94,6 @@ class Dataset:
         kwargs = asdict(self)
         kwargs.pop("latency_ms")
         return SandboxDataset(**kwargs).ids
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import secrets
-import socket
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -49,6 +48,7 @@ from airflow_provider_qode.models import (
     Interview,
     parse_interview,
 )
+from airflow_provider_qode.sandbox.airflow_stack import free_port
 from airflow_provider_qode.sandbox.generator import SandboxDataset, blob_sha256
 from airflow_provider_qode.sandbox.server import SandboxServer
 from tests.fixtures.hostile import HostileServer, Reply, Seen
@@ -84,12 +84,6 @@ def _published(dataset: SandboxDataset, n: int) -> list[str]:
 
 def _requests_for(server: SandboxServer, interview_id: str) -> int:
     return int(server.stats()["by_id"].get(interview_id, 0))
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -817,7 +811,7 @@ def test_test_connection_with_a_wrong_token(monkeypatch, sandbox_reset):
 
 
 def test_test_connection_with_nothing_listening(monkeypatch):
-    conn = _set_conn(monkeypatch, f"http://127.0.0.1:{_closed_port()}/api/v1", max_retries=0)
+    conn = _set_conn(monkeypatch, f"http://127.0.0.1:{free_port()}/api/v1", max_retries=0)
     with QodeHook(conn) as hook:
         ok, message = hook.test_connection()
     assert ok is False

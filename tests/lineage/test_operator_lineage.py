@@ -6,8 +6,6 @@ that read or wrote nothing reports nothing.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from airflow.providers.openlineage.extractors.base import DefaultExtractor
 
@@ -16,19 +14,14 @@ from airflow_provider_qode.operators.interviews import (
     QodeIncompleteChunkError,
     QodeInterviewsToS3Operator,
 )
+from airflow_provider_qode.sandbox.airflow_stack import free_port
 from tests.fixtures.sandbox import point_qode_conn
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_failed_chunk_reports_api_and_lake_through_the_failure_path(
     monkeypatch, aws_conn_env, s3_bucket
 ):
-    point_qode_conn(monkeypatch, f"http://127.0.0.1:{_closed_port()}/api/v1", max_retries=0)
+    point_qode_conn(monkeypatch, f"http://127.0.0.1:{free_port()}/api/v1", max_retries=0)
     operator = QodeInterviewsToS3Operator(
         task_id="land", interview_ids=["a_1", "x/y"], s3_bucket=s3_bucket, s3_prefix="lake"
     )
