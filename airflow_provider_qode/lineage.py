@@ -42,6 +42,7 @@ __all__ = [
     "api_dataset_id",
     "chunk_lineage",
     "events_lineage",
+    "planned_lineage",
     "quality_assertions",
     "s3_prefix_name",
 ]

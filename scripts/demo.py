@@ -73,8 +73,11 @@ def _start_sandbox(count: int, broken_share: float, seed: int) -> tuple[subproce
 
 
 def _airflow_env(base_url: str, s3_endpoint: str) -> dict[str, str]:
+    from airflow_provider_qode.sandbox.airflow_stack import connection_env
+
     home = WORK / "airflow"
     env = {key: value for key, value in os.environ.items() if not key.upper().endswith("_PROXY")}
+    env.update(connection_env(base_url, TOKEN, s3_endpoint))
     env.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -82,26 +85,7 @@ def _airflow_env(base_url: str, s3_endpoint: str) -> dict[str, str]:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW_CONN_QODE_DEFAULT": json.dumps(
-                {
-                    "conn_type": "qode",
-                    "host": base_url,
-                    "password": TOKEN,
-                    "extra": {"allowed_asset_hosts": ["127.0.0.1"], "backoff_base": 0.05},
-                }
-            ),
-            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
-                {
-                    "conn_type": "aws",
-                    "login": "demo",
-                    "password": "demo",
-                    "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"},
-                }
-            ),
             "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_ACCESS_KEY_ID": "demo",
-            "AWS_SECRET_ACCESS_KEY": "demo",
-            "AWS_DEFAULT_REGION": "us-east-1",
             "GX_ANALYTICS_ENABLED": "False",
             "QODE_LAKE_BUCKET": BUCKET,
             "QODE_LAKE_PREFIX": PREFIX,
