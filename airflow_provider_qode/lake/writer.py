@@ -373,10 +373,6 @@ class LakeWriter:
             raise doc
         return doc
 
-    def _take_index(self, interview_id: str) -> Versioned:
-        doc = self._take_prefetched(interview_id)
-        return self.index.read(interview_id) if doc is _NOT_PREFETCHED else doc
-
     def _newer(self, doc: dict[str, Any] | None) -> bool:
         """Whether ``doc`` is a published copy from a strictly later fetch than this writer's."""
         if not doc or doc.get("state") != PUBLISHED:
