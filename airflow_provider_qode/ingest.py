@@ -15,11 +15,16 @@ Every id given ends in exactly one place, and the summary says which:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import functools
 import logging
+import queue
+import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -47,12 +52,17 @@ from airflow_provider_qode.models import (
     unexpected_error_reason,
     unicode_text,
 )
-from airflow_provider_qode.progress import StageProgress, fetch_with_progress, log_outcome
+from airflow_provider_qode.progress import (
+    StageProgress,
+    fetch_with_progress,
+    log_outcome,
+    stream_with_progress,
+)
 from airflow_provider_qode.progress import log as progress_log
 from airflow_provider_qode.quality.report import html_report, json_report, lake_details
 
 if TYPE_CHECKING:  # the gate (pandas, GX) is imported when a chunk runs, not with the DAG file
-    from airflow_provider_qode.quality.gate import FetchedInterview, InterviewVerdict
+    from airflow_provider_qode.quality.gate import BatchVerdict, FetchedInterview, InterviewVerdict
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +72,9 @@ ID_RULE = "QR-LIFE-02"
 TIMESTAMP_RULE = "QR-LIFE-03"
 #: Landing threads: each waits on an asset download (API latency) between its S3 writes.
 DEFAULT_S3_CONCURRENCY = 16
+#: Interviews fetched, checked and landed together: a chunk's peak memory follows this, not the
+#: chunk's size (see ``docs/operations.md``). Larger costs memory; smaller, more GX runs.
+DEFAULT_SUB_BATCH = 500
 #: Failures of the store or the API, not of one interview's data: they fail the task (after the
 #: rest has landed, or at once) so that a retry finds the store or API back, never quarantine.
 INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
@@ -187,27 +200,44 @@ class ChunkIngestor:
     """Wires hook, gate and writer for one chunk; built once per batch, used once."""
 
     def __init__(
-        self, hook: QodeHook, writer: LakeWriter, *, s3_concurrency: int = DEFAULT_S3_CONCURRENCY
+        self,
+        hook: QodeHook,
+        writer: LakeWriter,
+        *,
+        s3_concurrency: int = DEFAULT_S3_CONCURRENCY,
+        sub_batch: int = DEFAULT_SUB_BATCH,
     ) -> None:
+        if sub_batch < 1:
+            raise QodeConfigError("sub_batch must be at least 1")
         self.hook = hook
         self.writer = writer
         self.s3_concurrency = s3_concurrency
+        self.sub_batch = sub_batch
         self.summary = ChunkSummary()
         self._fetched_at = datetime.now(UTC).isoformat()
         self._redactor = Redactor(hook.config.token)
 
     def _quarantine(
-        self, interview_id: str, raw: bytes, rules: list[str], reasons: list[str]
+        self,
+        interview_id: str,
+        raw: bytes,
+        rules: list[str],
+        reasons: list[str],
+        fetched_at: str,
     ) -> Outcome:
         # The writer stores id and reasons as UTF-8 JSON: a lone surrogate must not stop it.
         # Reasons may quote a body that echoes the token: never write it.
         texts = [self._redactor.text(unicode_text(reason)) for reason in reasons]
-        self.writer.quarantine(
-            id_text(interview_id), raw, rules, texts, fetched_at=self._fetched_at
-        )
+        self.writer.quarantine(id_text(interview_id), raw, rules, texts, fetched_at=fetched_at)
         return Outcome(rules=tuple(rules))
 
-    def _land(self, verdict: InterviewVerdict, raw: bytes, interview: Interview | None) -> Outcome:
+    def _land(
+        self,
+        verdict: InterviewVerdict,
+        raw: bytes,
+        interview: Interview | None,
+        fetched_at: str,
+    ) -> Outcome:
         """Runs in a pool thread: touches only the writer and hook, returns what happened.
 
         Whatever one interview does ends as its own quarantine; only a failing store or API
@@ -215,13 +245,15 @@ class ChunkIngestor:
         """
         interview_id = verdict.requested_id or verdict.interview_id
         try:
-            return self._land_one(interview_id, verdict, raw, interview)
+            return self._land_one(interview_id, verdict, raw, interview, fetched_at)
         except INFRASTRUCTURE_ERRORS:
             raise
         except Exception as exc:  # last resort: one interview never stops the chunk
             reason = self._redactor.text(unexpected_error_reason(exc, "landing", interview_id))
             log.error("%s: %s", PARSE_RULE, reason)  # no traceback: its frames may hold secrets
-            return self._quarantine(interview_id, raw, [PARSE_RULE], [f"{PARSE_RULE}: {reason}"])
+            return self._quarantine(
+                interview_id, raw, [PARSE_RULE], [f"{PARSE_RULE}: {reason}"], fetched_at
+            )
 
     def _land_one(
         self,
@@ -229,19 +261,21 @@ class ChunkIngestor:
         verdict: InterviewVerdict,
         raw: bytes,
         interview: Interview | None,
+        fetched_at: str,
     ) -> Outcome:
         if not verdict.published or interview is None:
             return self._quarantine(
-                interview_id, raw, list(verdict.failed_rules), verdict.reason_texts()
+                interview_id, raw, list(verdict.failed_rules), verdict.reason_texts(), fetched_at
             )
         try:
             assets = _land_assets(self.hook, self.writer, interview_id, interview)
         except InvalidTimestampError as exc:
             # QR-LIFE-03 passes an absent timestamp, but without one there is no date partition.
             reason = f"{TIMESTAMP_RULE}: {exc}: the date partition cannot be decided"
-            return self._quarantine(interview_id, raw, [TIMESTAMP_RULE], [reason])
+            return self._quarantine(interview_id, raw, [TIMESTAMP_RULE], [reason], fetched_at)
         except QodeAssetError as exc:
-            return self._quarantine(interview_id, raw, [ASSET_RULE], [f"{ASSET_RULE}: {exc}"])
+            reasons = [f"{ASSET_RULE}: {exc}"]
+            return self._quarantine(interview_id, raw, [ASSET_RULE], reasons, fetched_at)
         result = self.writer.publish(interview_id, raw, interview, assets)
         return Outcome(
             rules=verdict.warnings,
@@ -262,7 +296,8 @@ class ChunkIngestor:
         summary.moved += int(outcome.moved)
 
     def run(self, interview_ids: Sequence[str]) -> ChunkSummary:
-        from airflow_provider_qode.quality.gate import FetchedInterview, validate_batch
+        from airflow_provider_qode.quality.gate import validate_batch
+        from airflow_provider_qode.quality.report import merge_batches
 
         started = time.perf_counter()
         ids = list(dict.fromkeys(interview_ids))
@@ -272,65 +307,72 @@ class ChunkIngestor:
             problem = interview_id_problem(interview_id)
             if problem:
                 reason = f"{ID_RULE}: refused before any request: {problem}"
-                self._count(self._quarantine(interview_id, b"", [ID_RULE], [reason]))
+                self._count(
+                    self._quarantine(interview_id, b"", [ID_RULE], [reason], self._fetched_at)
+                )
             else:
                 usable.append(interview_id)
 
-        # A store without conditional PUT needs each id's index read before its first write:
-        # read them while the chunk is fetched. With it, new ids (most) need no read at all.
-        with ThreadPoolExecutor(max_workers=self.s3_concurrency) as prefetch:
-            if not self.writer.conditional_writes:
-                for interview_id in usable:
-                    prefetch.submit(self.writer.prefetch_index, interview_id)
-            results = fetch_chunk(self.hook, usable)
-        self._fetched_at = datetime.now(UTC).isoformat()  # between two copies, the later wins
-        self.summary.seconds["fetch"] = time.perf_counter() - started
+        # Fetch, check and land in sub-batches: the fetch runs ahead on its own thread while a
+        # sub-batch is checked and the one before it lands, so memory follows the sub-batch.
+        merged: BatchVerdict | None = None
+        landing: list[Future[Outcome]] = []
+        # 404s and failures count as done: nothing of theirs is landed.
+        landed = StageProgress("Landed", len(usable))
+        seconds = self.summary.seconds
+        seconds.update(fetch=0.0, validate=0.0, land=0.0)
+        with (
+            ThreadPoolExecutor(max_workers=self.s3_concurrency) as pool,
+            _FetchAhead(self.hook, usable, self.sub_batch) as fetched,
+        ):
+            for part in fetched:
+                items, landing_raw = self._sort(part, pool, landed)
+                # A store without conditional PUT needs each id's index read before its first
+                # write: read them while the sub-batch is checked.
+                reads: list[Future[None]] = []
+                if not self.writer.conditional_writes:
+                    prefetch = self.writer.prefetch_index
+                    reads = [pool.submit(prefetch, item.requested_id or "") for item in items]
+                gate_started = time.perf_counter()
+                progress_log.info("Checking %d interviews against the quality rules", len(items))
+                verdicts = validate_batch(items, redact=self._redactor.text)
+                seconds["validate"] += time.perf_counter() - gate_started
+                for read in reads:
+                    read.result()
 
-        batch: list[FetchedInterview] = []
-        for result in results:
-            if isinstance(result.error, QodeNotFoundError):
-                self.summary.missing.append(result.interview_id)
-            elif isinstance(result.error, QodeResponseError):
-                # Over the size cap: the gate never sees it; keep the bytes we have.
-                reason = f"{PARSE_RULE}: {result.error}"
-                raw = result.raw or b""
-                self._count(self._quarantine(result.interview_id, raw, [PARSE_RULE], [reason]))
-            elif result.error is not None:
-                self.summary.failed[result.interview_id] = self._redactor.text(str(result.error))
-            else:
-                raw = result.raw or b""
-                try:
-                    model: Interview | None = parse_interview(raw, result.interview_id)
-                except Exception:  # the gate parses again and records QR-PARSE
-                    model = None
-                batch.append(FetchedInterview(result.interview_id, raw, interview=model))
-
-        gate_started = time.perf_counter()
-        progress_log.info("Checking %d interviews against the quality rules", len(batch))
-        verdicts = validate_batch(batch, redact=self._redactor.text)
-        self.summary.seconds["validate"] = time.perf_counter() - gate_started
-
-        land_started = time.perf_counter()
-        self.writer.begin(
-            (
-                (verdict.requested_id or verdict.interview_id, item.interview)
-                for verdict, item in zip(verdicts.interviews, batch, strict=True)
-                if verdict.published and item.interview is not None
-            ),
-            fetched_at=self._fetched_at,
-        )
-        with ThreadPoolExecutor(max_workers=self.s3_concurrency) as pool:
-            futures = [
-                pool.submit(self._land, verdict, item.raw, item.interview)
-                for verdict, item in zip(verdicts.interviews, batch, strict=True)
-            ]
-            landing = StageProgress("Landed", len(futures))
-            for future in futures:
-                self._count(future.result())
-                landing.advance()
+                land_started = time.perf_counter()
+                self._settle(landing, landed)  # the writer begins anew once the last one landed
+                self.writer.begin(
+                    (
+                        (verdict.requested_id or verdict.interview_id, item.interview)
+                        for verdict, item in zip(verdicts.interviews, items, strict=True)
+                        if verdict.published and item.interview is not None
+                    ),
+                    fetched_at=part.fetched_at,
+                )
+                landing = landing_raw + [
+                    pool.submit(self._land, verdict, item.raw, item.interview, part.fetched_at)
+                    for verdict, item in zip(verdicts.interviews, items, strict=True)
+                ]
+                seconds["land"] += time.perf_counter() - land_started
+                merged = merge_batches(merged, verdicts)
+                del items, verdicts
+            land_started = time.perf_counter()
+            self._settle(landing, landed)
+            seconds["fetch"] = fetched.seconds
+        if merged is None:
+            merged = validate_batch([])
+        # Sub-batches come as their fetches end: the report and manifest list ids in chunk order.
+        order = {interview_id: n for n, interview_id in enumerate(usable)}
+        merged.interviews.sort(key=lambda v: order.get(v.requested_id or "", len(order)))
+        self.summary.missing.sort(key=order.__getitem__)
+        self.summary.failed = dict(sorted(self.summary.failed.items(), key=lambda f: order[f[0]]))
+        merged.interviews[:] = [
+            dataclasses.replace(v, position=n) for n, v in enumerate(merged.interviews)
+        ]
         details = lake_details(self.writer)
         self.summary.quality_keys = self.writer.write_quality_report(
-            json_report(verdicts, **details), html_report(verdicts, **details)
+            json_report(merged, **details), html_report(merged, **details)
         )
         self.summary.manifest_key = self.writer.write_manifest(
             extra={
@@ -343,11 +385,145 @@ class ChunkIngestor:
                 },
             }
         )
-        self.summary.seconds["land"] = time.perf_counter() - land_started
-        self.summary.seconds["total"] = time.perf_counter() - started
+        seconds["land"] += time.perf_counter() - land_started
+        seconds["total"] = time.perf_counter() - started
         done = self.summary.to_xcom(self.writer.bucket)
         log_outcome(done["manifest_uri"], done["quality_report_uris"], done["seconds"])
         return self.summary
+
+    def _sort(
+        self, part: _Fetched, pool: ThreadPoolExecutor, progress: StageProgress
+    ) -> tuple[list[FetchedInterview], list[Future[Outcome]]]:
+        """Sort one sub-batch's results: bodies for the gate; 404s and failures noted; bodies
+        over the size cap sent to quarantine at once (the gate never sees them)."""
+        from airflow_provider_qode.quality.gate import FetchedInterview
+
+        items: list[FetchedInterview] = []
+        quarantines: list[Future[Outcome]] = []
+        settled = 0
+        for result in part.results:
+            if isinstance(result.error, QodeNotFoundError):
+                self.summary.missing.append(result.interview_id)
+                settled += 1
+            elif isinstance(result.error, QodeResponseError):
+                reason = f"{PARSE_RULE}: {result.error}"
+                quarantines.append(
+                    pool.submit(
+                        self._quarantine,
+                        result.interview_id,
+                        result.raw or b"",
+                        [PARSE_RULE],
+                        [reason],
+                        part.fetched_at,
+                    )
+                )
+            elif result.error is not None:
+                self.summary.failed[result.interview_id] = self._redactor.text(str(result.error))
+                settled += 1
+            else:
+                raw = result.raw or b""
+                try:
+                    model: Interview | None = parse_interview(raw, result.interview_id)
+                except Exception:  # the gate parses again and records QR-PARSE
+                    model = None
+                items.append(FetchedInterview(result.interview_id, raw, interview=model))
+        progress.advance(settled)
+        return items, quarantines
+
+    def _settle(self, landing: list[Future[Outcome]], progress: StageProgress) -> None:
+        """Wait for a sub-batch to land and count where each interview ended."""
+        for future in landing:
+            self._count(future.result())
+            progress.advance()
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """One sub-batch of fetch results, and when its fetch ended (between copies, the later
+    fetch wins: see ``docs/lake.md``)."""
+
+    results: list[FetchResult]
+    fetched_at: str
+
+
+class _FetchAhead:
+    """Fetches a chunk on an event loop of its own, in a thread, ahead of the landing.
+
+    Iterating yields :class:`_Fetched` sub-batches of ``size``. At most one waits in the queue
+    and one more is being fetched, so memory stays bounded however long the chunk. Leaving the
+    ``with`` block stops the fetch (after an error in the landing, too). An infrastructure error
+    of the fetch is raised by the iteration.
+    """
+
+    _DONE = object()
+
+    def __init__(self, hook: QodeHook, ids: Sequence[str], size: int) -> None:
+        self.hook = hook
+        self.ids = ids
+        self.size = size
+        self.seconds = 0.0
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="qode-fetch", daemon=True)
+
+    def __enter__(self) -> _FetchAhead:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def __iter__(self) -> Iterator[_Fetched]:
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        try:
+            asyncio.run(self._fetch())
+        except BaseException as exc:  # handed to the landing thread, which raises it
+            self._put(exc)
+        else:
+            self._put(self._DONE)
+        finally:
+            self.seconds = time.perf_counter() - started
+
+    async def _fetch(self) -> None:
+        """Fetch until done, or until the landing stops (checked every 0.1 s)."""
+        task = asyncio.ensure_future(self._pump())
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.1)
+            if self._stop.is_set():
+                task.cancel()
+                break
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _pump(self) -> None:
+        async with QodeAsyncClient(self.hook.config) as client:
+            fetch = functools.partial(_fetch_isolated, client)
+            parts = stream_with_progress(client, self.ids, self.size, fetch=fetch)
+            async with contextlib.aclosing(parts):
+                async for results in parts:
+                    part = _Fetched(results, datetime.now(UTC).isoformat())
+                    if not await asyncio.to_thread(self._put, part):
+                        return  # the landing stopped
+
+    def _put(self, item: object) -> bool:
+        """Hand ``item`` over, waiting while the queue is full; False once the landing stopped."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
 
 
 def ingest_chunk(
@@ -356,9 +532,15 @@ def ingest_chunk(
     interview_ids: Sequence[str],
     *,
     s3_concurrency: int = DEFAULT_S3_CONCURRENCY,
+    sub_batch: int = DEFAULT_SUB_BATCH,
 ) -> ChunkSummary:
-    """Fetch, check and land one chunk; see the module docstring for where each id ends."""
-    return ChunkIngestor(hook, writer, s3_concurrency=s3_concurrency).run(interview_ids)
+    """Fetch, check and land one chunk; see the module docstring for where each id ends.
+
+    ``sub_batch``: interviews fetched, checked and landed together (the chunk keeps one
+    manifest and one quality report).
+    """
+    ingestor = ChunkIngestor(hook, writer, s3_concurrency=s3_concurrency, sub_batch=sub_batch)
+    return ingestor.run(interview_ids)
 
 
-__all__ = ["ChunkSummary", "fetch_chunk", "ingest_chunk"]
+__all__ = ["DEFAULT_SUB_BATCH", "ChunkSummary", "fetch_chunk", "ingest_chunk"]

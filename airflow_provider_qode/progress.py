@@ -13,7 +13,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -163,6 +163,69 @@ async def fetch_with_progress(
     return [results[i] for i in interview_ids]
 
 
+async def stream_with_progress(
+    client: QodeAsyncClient,
+    interview_ids: Sequence[str],
+    size: int,
+    *,
+    fetch: Callable[[str], Awaitable[FetchResult]] | None = None,
+    interval: float = PROGRESS_INTERVAL,
+) -> AsyncGenerator[list[FetchResult]]:
+    """Fetch ``interview_ids``, yielding the results in lists of ``size`` as they arrive.
+
+    At most twice the connection's ``max_concurrency`` ids are under way at a time, and no new
+    one starts while the consumer holds a yielded list: results never pile up ahead of it, so
+    memory follows ``size``, not the chunk. Lists hold results in the order they arrived.
+    ``fetch`` (default ``client.fetch``) fetches one id. ``Fetched k/N`` lines as with
+    :func:`fetch_with_progress`.
+    """
+    fetch_one = fetch or client.fetch
+    counter = RequestCounter()
+    progress = StageProgress(
+        "Fetched", len(interview_ids), detail=counter.describe, interval=interval
+    )
+    counter.on_change = progress.tick
+    counter.attach(client.client)
+    window = 2 * client.config.max_concurrency
+    log.info(
+        "Fetching %d interviews (at most %d requests in flight, checked and landed %d at a time)",
+        len(interview_ids),
+        client.config.max_concurrency,
+        size,
+    )
+    waiting = iter(interview_ids)
+    running: set[asyncio.Future[FetchResult]] = set()
+    ready: list[FetchResult] = []
+
+    def top_up() -> None:
+        while len(running) < window:
+            interview_id = next(waiting, None)
+            if interview_id is None:
+                return
+            running.add(asyncio.ensure_future(fetch_one(interview_id)))
+
+    beat = asyncio.ensure_future(_heartbeat(progress, min(1.0, interval / 2)))
+    try:
+        top_up()
+        while running:
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            running.difference_update(done)
+            for task in done:
+                ready.append(task.result())
+                progress.advance()
+            top_up()
+            while len(ready) >= size:
+                batch, ready = ready[:size], ready[size:]
+                yield batch
+        if ready:
+            yield ready
+    finally:
+        beat.cancel()
+        for task in running:
+            task.cancel()
+        await asyncio.gather(beat, *running, return_exceptions=True)
+
+
 def log_outcome(
     manifest_uri: str,
     report_uris: Sequence[str],
@@ -181,4 +244,10 @@ def log_outcome(
     )
 
 
-__all__ = ["RequestCounter", "StageProgress", "fetch_with_progress", "log_outcome"]
+__all__ = [
+    "RequestCounter",
+    "StageProgress",
+    "fetch_with_progress",
+    "log_outcome",
+    "stream_with_progress",
+]

@@ -248,7 +248,6 @@ class LakeWriter:
         self._prefetched: dict[str, Versioned | Exception] = {}
         #: None until probed (:attr:`conditional_writes`); True/False given skip the probe.
         self._conditional: bool | None = conditional_writes
-        self._begun = False
         #: Ids on this chunk's fast path: id -> directory (in the journal's ``directories``).
         self._fast: dict[str, str] = {}
         #: Live journals of other writers, as read at :meth:`begin`.
@@ -456,22 +455,29 @@ class LakeWriter:
         *,
         fetched_at: datetime | str | None = None,
     ) -> int:
-        """Journal where this chunk's interviews will go, in one object, before landing any.
+        """Journal where the next interviews will go, in one object, before landing any.
 
         Ids no other live writer holds take the fast path: the journal stands in for their
         pending record, so a new id costs three requests (assets, JSON, index). The others are
         landed under an index claim. Journals of dead attempts are read here; their directories
         are cleaned as their ids come by. Returns how many ids are on the fast path (0 on a
         store without conditional writes, where each id has its own pending record).
-        ``fetched_at``: when the chunk was fetched (default: when this writer was made).
+
+        A chunk landed in sub-batches calls this once per sub-batch, each time once the ids of
+        the previous call are landed: the journal then lists the new ids (and any earlier one
+        not yet final), so it stays the size of a sub-batch. ``fetched_at``: when these
+        interviews were fetched (default: when this writer was made), for the later-fetch-wins
+        rule of every publish until the next call.
         """
-        if self._begun:
-            raise RuntimeError("begin() may be called once per writer")
-        self._begun = True
         if fetched_at is not None:
             self.fetched_at = iso(fetched_at) or self.fetched_at
         if not self.conditional_writes:
             return 0
+        with self._lock:
+            done = set(self._done)
+        # Ids of an earlier call not yet final stay journaled, as they were.
+        kept_fast = {i: d for i, d in self._journal.directories.items() if i not in done}
+        kept_contested = {i: d for i, d in self._journal.contested.items() if i not in done}
         live = self._note_journals()
         entries: dict[str, str] = {}
         for interview_id, interview in interviews:
@@ -484,7 +490,7 @@ class LakeWriter:
             entries[interview_id] = base
         fast = {i: d for i, d in entries.items() if not any(j.holds(i) for j in live)}
         contested = {i: d for i, d in entries.items() if i not in fast}
-        self._journal.write(fast, contested)
+        self._journal.write({**kept_fast, **fast}, {**kept_contested, **contested})
         # A writer that began at the same time may have missed this journal: look again, and
         # give up the fast path for any id it holds. Of two such writers, at least one sees the
         # other here, and that one waits.
@@ -492,9 +498,9 @@ class LakeWriter:
         late = {i: d for i, d in fast.items() if any(j.holds(i) for j in live)}
         if late:
             fast = {i: d for i, d in fast.items() if i not in late}
-            self._journal.write(fast, {**contested, **late})
+            self._journal.write({**kept_fast, **fast}, {**kept_contested, **contested, **late})
         self._others = live
-        self._fast = fast
+        self._fast = {**kept_fast, **fast}
         return len(fast)
 
     def _note_journals(self) -> list[Journal]:

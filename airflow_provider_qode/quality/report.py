@@ -8,6 +8,8 @@ that it needs no GX site configuration and shows the project's rule ids and reas
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Mapping
@@ -45,6 +47,122 @@ def lake_details(writer: LakeWriter) -> dict[str, Any]:
             if e.kind == "interview" and e.interview_id is not None
         },
     }
+
+
+#: Sampled values kept per expectation when sub-batch results are merged (GX's own default).
+PARTIAL_UNEXPECTED = 20
+
+
+def merge_batches(merged: BatchVerdict | None, part: BatchVerdict) -> BatchVerdict:
+    """Fold the verdicts of one sub-batch into those of the chunk so far (``merged``, or None).
+
+    A chunk is checked in sub-batches to keep its memory flat, yet it keeps one report: the
+    verdicts are appended with their positions shifted to the chunk's; per table, each
+    expectation's counts are summed, its failing row indices shifted by the rows before, its
+    samples capped as GX caps them, and the suite statistics recomputed. Every rule is about
+    one interview (the tables carry its position), so the verdicts are those one run over the
+    whole chunk would give.
+    """
+    if merged is None:  # the first part becomes the chunk's: it is not used on its own after
+        return dataclasses.replace(
+            part,
+            interviews=list(part.interviews),
+            gx_results=dict(part.gx_results),
+            table_rows=dict(part.table_rows),
+        )
+    offset = len(merged.interviews)
+    merged.interviews.extend(
+        dataclasses.replace(v, position=v.position + offset) for v in part.interviews
+    )
+    for table, suite in part.gx_results.items():
+        rows_before = merged.table_rows.get(table, 0)
+        if table not in merged.gx_results:
+            merged.gx_results[table] = _shifted_suite(suite, rows_before)
+        else:
+            _merge_suite(merged.gx_results[table], suite, rows_before)
+    for table, rows in part.table_rows.items():
+        merged.table_rows[table] = merged.table_rows.get(table, 0) + rows
+    merged.seconds += part.seconds
+    return merged
+
+
+def _shifted_suite(suite: dict[str, Any], rows_before: int) -> dict[str, Any]:
+    shifted = copy.deepcopy(suite)
+    for result in shifted.get("results", []):
+        found = result.get("result") or {}
+        for name in ("unexpected_index_list", "partial_unexpected_index_list"):
+            if isinstance(found.get(name), list):
+                found[name] = [_shift(i, rows_before) for i in found[name]]
+    return shifted
+
+
+def _shift(index: Any, rows_before: int) -> Any:
+    return index + rows_before if isinstance(index, int) else index
+
+
+def _merge_suite(into: dict[str, Any], part: dict[str, Any], rows_before: int) -> None:
+    """Add one sub-batch's suite result of a table to the chunk's (same suite, same order)."""
+    results, more = into.setdefault("results", []), part.get("results", [])
+    key = lambda r: (r.get("expectation_config") or {}).get("meta", {}).get("check_id")  # noqa: E731
+    if [key(r) for r in results] != [key(r) for r in more]:
+        raise ValueError("cannot merge the results of two different suites")
+    for mine, theirs in zip(results, more, strict=True):
+        mine["success"] = bool(mine.get("success")) and bool(theirs.get("success"))
+        if theirs.get("exception_info", {}).get("raised_exception"):
+            mine["exception_info"] = theirs["exception_info"]
+        a, b = mine.setdefault("result", {}), theirs.get("result") or {}
+        for name in ("element_count", "unexpected_count", "missing_count"):
+            if name in a or name in b:
+                a[name] = (a.get(name) or 0) + (b.get(name) or 0)
+        for name in ("unexpected_list", "unexpected_index_list"):
+            if isinstance(b.get(name), list):
+                shift = name == "unexpected_index_list"
+                a[name] = list(a.get(name) or []) + [
+                    _shift(i, rows_before) if shift else i for i in b[name]
+                ]
+        for name in ("partial_unexpected_list", "partial_unexpected_index_list"):
+            if isinstance(b.get(name), list):
+                shift = name == "partial_unexpected_index_list"
+                extra = [_shift(i, rows_before) if shift else i for i in b[name]]
+                a[name] = (list(a.get(name) or []) + extra)[:PARTIAL_UNEXPECTED]
+        if isinstance(b.get("partial_unexpected_counts"), list):
+            a["partial_unexpected_counts"] = _merge_counts(
+                a.get("partial_unexpected_counts") or [], b["partial_unexpected_counts"]
+            )
+        _percentages(a)
+    passed = sum(1 for r in results if r.get("success"))
+    into["success"] = bool(into.get("success")) and bool(part.get("success"))
+    into["statistics"] = {
+        "evaluated_expectations": len(results),
+        "successful_expectations": passed,
+        "unsuccessful_expectations": len(results) - passed,
+        "success_percent": 100.0 * passed / len(results) if results else None,
+    }
+
+
+def _merge_counts(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    counts: dict[str, tuple[Any, int]] = {}
+    for item in (*a, *b):
+        name = json.dumps(item.get("value"), sort_keys=True, default=str)
+        value, count = counts.get(name, (item.get("value"), 0))
+        counts[name] = (value, count + int(item.get("count") or 0))
+    ordered = sorted(counts.values(), key=lambda vc: -vc[1])[:PARTIAL_UNEXPECTED]
+    return [{"value": value, "count": count} for value, count in ordered]
+
+
+def _percentages(result: dict[str, Any]) -> None:
+    """GX's percentages, recomputed from the summed counts."""
+    if "element_count" not in result:
+        return
+    total, missing = result["element_count"], result.get("missing_count") or 0
+    unexpected, present = result.get("unexpected_count") or 0, total - missing
+    if "missing_percent" in result:
+        result["missing_percent"] = 100.0 * missing / total if total else None
+    if "unexpected_percent_total" in result:
+        result["unexpected_percent_total"] = 100.0 * unexpected / total if total else None
+    for name in ("unexpected_percent", "unexpected_percent_nonmissing"):
+        if name in result:
+            result[name] = 100.0 * unexpected / present if present else None
 
 
 def summary(batch: BatchVerdict, top_n: int = 10) -> dict[str, Any]:

@@ -80,22 +80,19 @@ def _land(
     from airflow_provider_qode.lake.writer import LakeWriter
     from airflow_provider_qode.quality import gate  # ingest imports the gate when a chunk runs
 
-    fetch, validate = ingest.fetch_chunk, gate.validate_batch
-
-    def fetch_then_signal(hook, chunk_ids):
-        results = fetch(hook, chunk_ids)
-        if fetched is not None:
-            fetched.set()
-        return results
+    validate = gate.validate_batch
 
     def meet_then_validate(batch, **kwargs):
+        # A chunk smaller than a sub-batch is checked once, after its whole fetch.
+        if fetched is not None:
+            fetched.set()
         if release is not None:
             release.set()
         if rendezvous is not None and rendezvous.wait(WAIT) is False:
             raise TimeoutError("the other landing never came")
         return validate(batch, **kwargs)
 
-    ingest.fetch_chunk, gate.validate_batch = fetch_then_signal, meet_then_validate
+    gate.validate_batch = meet_then_validate
     try:  # the worker process lands again in later tests: put the real functions back after
         client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
         writer = LakeWriter(
@@ -104,7 +101,7 @@ def _land(
         with QodeHook("qode_default") as hook:
             summary = ingest.ingest_chunk(hook, writer, ids)
     finally:
-        ingest.fetch_chunk, gate.validate_batch = fetch, validate
+        gate.validate_batch = validate
     return summary.to_xcom(bucket)
 
 
