@@ -264,3 +264,75 @@ def test_interview_without_timestamp_is_quarantined_not_fatal(replay, s3_client,
     assert s3_client.get_object(Bucket=s3_bucket, Key=qkey)["Body"].read() == raw
     # No orphaned pending directory is left behind for the interview that could not be planned.
     assert not [k for k in _keys(s3_client, s3_bucket) if no_time in k and "/interviews/" in k]
+
+
+def test_a_chunk_landed_in_sub_batches_keeps_one_manifest_one_report_and_the_same_verdicts(
+    sandbox_factory, monkeypatch, s3_client, s3_bucket
+):
+    """A chunk of 23 in sub-batches of 4 against the same chunk in one: same verdicts, same
+    outcomes, and still one manifest and one report (JSON and HTML) naming every id."""
+    dataset = SandboxDataset(seed=5, count=22, broken_share=0.4, alias_share=0.3)
+    server = sandbox_factory(dataset)
+    point_qode_conn(monkeypatch, server.base_url, max_retries=1, timeout=5)
+    ids = [*dataset.ids, "never-served"]  # a 404 too
+
+    def land(prefix: str, sub_batch: int) -> tuple[dict, dict, dict]:
+        writer = LakeWriter(
+            s3_client,
+            s3_bucket,
+            prefix,
+            dag_id="test",
+            run_id="run-1",
+            chunk="chunk-0",
+            run_date="2025-11-30",
+        )
+        with QodeHook("qode_default") as hook:
+            summary = ingest_chunk(hook, writer, ids, sub_batch=sub_batch)
+        keys = [k for k in _keys(s3_client, s3_bucket) if k.startswith(f"{prefix}/")]
+        manifests = [k for k in keys if f"{prefix}/_manifests/" in k]
+        reports = [k for k in keys if f"{prefix}/_quality/" in k]
+        assert manifests == [summary.manifest_key]
+        assert sorted(reports) == sorted(summary.quality_keys) and len(reports) == 2
+        assert not [k for k in keys if "/_journal/" in k]  # closed: every sub-batch landed
+
+        def read(key: str) -> dict:
+            return json.loads(s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read())
+
+        json_key = next(k for k in reports if k.endswith(".json"))
+        xcom = summary.to_xcom(s3_bucket)
+        for volatile in ("seconds", "manifest_uri", "quality_report_uris"):
+            xcom.pop(volatile)
+        return xcom, read(summary.manifest_key), read(json_key)
+
+    whole_xcom, whole_manifest, whole_report = land("whole", 1000)
+    parts_xcom, parts_manifest, parts_report = land("parts", 4)
+
+    assert parts_xcom == whole_xcom
+    assert parts_xcom["published"] and parts_xcom["quarantined"] and parts_xcom["missing"] == 1
+    # Every id is named once, in chunk order: verdicts, lake keys, manifest objects.
+    assert parts_report["verdicts"] == whole_report["verdicts"]
+    assert [v["interview_id"] for v in parts_report["verdicts"]] == dataset.ids
+    assert set(parts_report["locations"]) == set(dataset.ids)
+    landed = {o["interview_id"] for o in parts_manifest["objects"] if o["kind"] == "interview"}
+    assert landed == set(dataset.ids)
+    counts = lambda m: {k: v for k, v in m["counts"].items() if k != "bytes"}  # noqa: E731
+    assert counts(parts_manifest) == counts(whole_manifest)  # bytes: the reports' timings
+    assert parts_manifest["missing"] == ["never-served"]
+    # The GX results add up to those of the one run: rows, and each expectation's outcome (its
+    # row numbers are those of the tables as checked, sub-batch after sub-batch).
+    summary = {k: v for k, v in parts_report["summary"].items() if k != "seconds"}
+    assert summary == {k: v for k, v in whole_report["summary"].items() if k != "seconds"}
+
+    def outcomes(report: dict) -> dict:
+        return {
+            (table, r["expectation_config"]["meta"]["check_id"]): (
+                r["success"],
+                r["result"].get("element_count"),
+                r["result"].get("unexpected_count"),
+                len(r["result"].get("unexpected_index_list") or []),
+            )
+            for table, suite in report["gx_results"].items()
+            for r in suite["results"]
+        }
+
+    assert outcomes(parts_report) == outcomes(whole_report)
