@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_qode.exceptions import QodeConfigError, QodeError
 from airflow_provider_qode.hooks.qode import QodeHook
-from airflow_provider_qode.ingest import DEFAULT_S3_CONCURRENCY, ingest_chunk
+from airflow_provider_qode.ingest import DEFAULT_S3_CONCURRENCY, DEFAULT_SUB_BATCH, ingest_chunk
 from airflow_provider_qode.lake.layout import DEFAULT_ROLE_FIELDS, normalize_prefix
 from airflow_provider_qode.lake.writer import LakeWriter
 from airflow_provider_qode.lineage import ChunkLineage, chunk_lineage, planned_lineage
@@ -85,6 +85,9 @@ class QodeInterviewsToS3Operator(BaseOperator):
     :param max_concurrency: API requests in flight; default from the connection's extra.
     :param s3_concurrency: interviews landed in parallel (asset download + S3 writes); the S3
         client's connection pool is raised to match.
+    :param sub_batch: interviews fetched, checked and landed together inside the chunk; the
+        task's peak memory follows it rather than the chunk size (one manifest and one quality
+        report per chunk all the same).
     :param role_fields: payload keys tried in order for the role partition.
     :param encryption: server-side encryption of every object written, ``AES256`` or ``aws:kms``.
     :param kms_key_id: the KMS key for ``aws:kms`` (default: the bucket's or AWS-managed key).
@@ -112,6 +115,7 @@ class QodeInterviewsToS3Operator(BaseOperator):
         aws_conn_id: str | None = "aws_default",
         max_concurrency: int | None = None,
         s3_concurrency: int = DEFAULT_S3_CONCURRENCY,
+        sub_batch: int = DEFAULT_SUB_BATCH,
         fail_on_quarantine: bool = False,
         role_fields: Sequence[str] = DEFAULT_ROLE_FIELDS,
         encryption: str | None = None,
@@ -127,6 +131,7 @@ class QodeInterviewsToS3Operator(BaseOperator):
         self.aws_conn_id = aws_conn_id
         self.max_concurrency = max_concurrency
         self.s3_concurrency = s3_concurrency
+        self.sub_batch = sub_batch
         self.fail_on_quarantine = fail_on_quarantine
         self.role_fields = tuple(role_fields)
         self.encryption = encryption
@@ -147,6 +152,8 @@ class QodeInterviewsToS3Operator(BaseOperator):
             raise QodeConfigError("s3_bucket is required")
         if self.s3_concurrency < 1:
             raise QodeConfigError("s3_concurrency must be at least 1")
+        if self.sub_batch < 1:
+            raise QodeConfigError("sub_batch must be at least 1")
         ti = context.get("ti")
         dag_run = context.get("dag_run")
         logical = context.get("logical_date") or context.get("data_interval_start")
@@ -170,7 +177,9 @@ class QodeInterviewsToS3Operator(BaseOperator):
             "Landing %d interviews in s3://%s/%s", len(ids), self.s3_bucket, self.s3_prefix
         )
         with hook:
-            summary = ingest_chunk(hook, writer, ids, s3_concurrency=self.s3_concurrency)
+            summary = ingest_chunk(
+                hook, writer, ids, s3_concurrency=self.s3_concurrency, sub_batch=self.sub_batch
+            )
         self._lineage = ChunkLineage.from_chunk(
             summary,
             writer.entries,
