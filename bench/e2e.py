@@ -48,6 +48,8 @@ PLANS: dict[str, dict[str, Any]] = {
         "chunk": 5_000,
         "blob_bytes": 2**30,
         "profile_n": 2_000,
+        # Opt-in (``--only chunks``): peak RSS of one chunk of each size, in its own process.
+        "memory_chunks": (5_000, 20_000),
     },
     "quick": {
         "diy_n": 10,
@@ -57,6 +59,7 @@ PLANS: dict[str, dict[str, Any]] = {
         "chunk": 500,
         "blob_bytes": 128 * 2**20,
         "profile_n": 500,
+        "memory_chunks": (1_000, 4_000),
     },
     # For the unit smoke test: no latency, tiny N, everything still exercised.
     "smoke": {
@@ -67,8 +70,13 @@ PLANS: dict[str, dict[str, Any]] = {
         "chunk": 3,
         "blob_bytes": 6 * 2**20,
         "profile_n": 3,
+        "memory_chunks": (3, 6),
     },
 }
+
+
+#: Issue #11: a chunk's peak RSS flat in its size (``--only chunks`` measures it).
+CHUNK_RSS_LIMITS_MIB = {5_000: 600, 20_000: 700}
 
 
 def _defaults() -> tuple[int, int]:
@@ -97,8 +105,10 @@ def run(
 ) -> dict[str, Any]:
     apply_env()
     plan = PLANS[plan_name]
+    chunks = plan.get("memory_chunks", ()) if only and "chunks" in only else ()
     needed = max(
         [
+            *chunks,
             plan["diy_n"],
             plan["ceiling_n"],
             *plan["provider_n"],
@@ -162,6 +172,8 @@ def run(
                 )
             if want("memory"):
                 child("blob", "blob", 0, "--blob-bytes", str(plan["blob_bytes"]))
+            for n in chunks:
+                child(f"chunk_{n}", "provider", n, "--chunk", str(n))
             if profile and want("profile"):
                 RESULTS.mkdir(exist_ok=True)
                 path = RESULTS / "profile-provider.txt"
@@ -210,6 +222,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
     chunked = runs.get(f"provider_{max(plan['provider_n'])}")
     summary["chunk_size"] = plan["chunk"]
     summary["chunk_peak_rss_mib"] = chunked and chunked["peak_rss_mib"]
+    summary["peak_rss_mib_by_chunk"] = {
+        r["n"]: r["peak_rss_mib"] for name, r in runs.items() if name.startswith("chunk_")
+    }
     summary["targets"] = {
         "provider >= 20x DIY": _check(summary["provider_vs_diy"], 20, ">="),
         "provider >= 60% of ceiling": _check(summary["provider_vs_ceiling"], 0.6, ">="),
@@ -219,6 +234,12 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             summary["chunk_peak_rss_mib"], 1536, "<"
         ),
     }
+    for n, limit in CHUNK_RSS_LIMITS_MIB.items():
+        if n in plan.get("memory_chunks", ()):
+            value = summary["peak_rss_mib_by_chunk"].get(n)
+            summary["targets"][f"one chunk of {n} peak RSS <= {limit} MiB"] = _check(
+                value, limit, "<="
+            )
     return summary
 
 
@@ -280,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="smaller N (about 2 minutes)")
-    parser.add_argument("--only", nargs="*", help="diy provider ceiling memory profile")
+    parser.add_argument(
+        "--only", nargs="*", help="diy provider ceiling memory profile chunks (chunks: opt-in)"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",

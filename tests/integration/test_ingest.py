@@ -46,18 +46,20 @@ def _write(folder: Path, interview_id: str, doc: dict) -> bytes:
     return raw
 
 
-def _ingest(s3_client, bucket: str, ids: list[str], run_id: str = "run-1"):
+def _ingest(
+    s3_client, bucket: str, ids: list[str], run_id: str = "run-1", prefix: str = PREFIX, **options
+):
     writer = LakeWriter(
         s3_client,
         bucket,
-        PREFIX,
+        prefix,
         dag_id="test",
         run_id=run_id,
         chunk="chunk-0",
         run_date="2025-11-30",
     )
     with QodeHook("qode_default") as hook:
-        return ingest_chunk(hook, writer, ids)
+        return ingest_chunk(hook, writer, ids, **options)
 
 
 def _keys(s3_client, bucket: str) -> list[str]:
@@ -277,17 +279,7 @@ def test_a_chunk_landed_in_sub_batches_keeps_one_manifest_one_report_and_the_sam
     ids = [*dataset.ids, "never-served"]  # a 404 too
 
     def land(prefix: str, sub_batch: int) -> tuple[dict, dict, dict]:
-        writer = LakeWriter(
-            s3_client,
-            s3_bucket,
-            prefix,
-            dag_id="test",
-            run_id="run-1",
-            chunk="chunk-0",
-            run_date="2025-11-30",
-        )
-        with QodeHook("qode_default") as hook:
-            summary = ingest_chunk(hook, writer, ids, sub_batch=sub_batch)
+        summary = _ingest(s3_client, s3_bucket, ids, prefix=prefix, sub_batch=sub_batch)
         keys = [k for k in _keys(s3_client, s3_bucket) if k.startswith(f"{prefix}/")]
         manifests = [k for k in keys if f"{prefix}/_manifests/" in k]
         reports = [k for k in keys if f"{prefix}/_quality/" in k]
