@@ -75,6 +75,8 @@ DEFAULT_S3_CONCURRENCY = 16
 #: Interviews fetched, checked and landed together: a chunk's peak memory follows this, not the
 #: chunk's size (see ``docs/operations.md``). Larger costs memory; smaller, more GX runs.
 DEFAULT_SUB_BATCH = 500
+#: The first sub-batch of a chunk is this share of the others: landing starts sooner.
+FIRST_SHARE = 5
 #: Failures of the store or the API, not of one interview's data: they fail the task (after the
 #: rest has landed, or at once) so that a retry finds the store or API back, never quarantine.
 INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
@@ -314,8 +316,11 @@ class ChunkIngestor:
                 usable.append(interview_id)
 
         # Fetch, check and land in sub-batches: the fetch runs ahead on its own thread while a
-        # sub-batch is checked and the one before it lands, so memory follows the sub-batch.
+        # sub-batch is checked and the two before it land, so memory follows the sub-batch. The
+        # first sub-batch is smaller, so that landing starts early.
         merged: BatchVerdict | None = None
+        # Two sub-batches land at a time: the threads never idle at a sub-batch's tail.
+        earlier: list[Future[Outcome]] = []
         landing: list[Future[Outcome]] = []
         # 404s and failures count as done: nothing of theirs is landed.
         landed = StageProgress("Landed", len(usable))
@@ -341,7 +346,7 @@ class ChunkIngestor:
                     read.result()
 
                 land_started = time.perf_counter()
-                self._settle(landing, landed)  # the writer begins anew once the last one landed
+                self._settle(earlier, landed)
                 self.writer.begin(
                     (
                         (verdict.requested_id or verdict.interview_id, item.interview)
@@ -350,15 +355,19 @@ class ChunkIngestor:
                     ),
                     fetched_at=part.fetched_at,
                 )
-                landing = landing_raw + [
-                    pool.submit(self._land, verdict, item.raw, item.interview, part.fetched_at)
-                    for verdict, item in zip(verdicts.interviews, items, strict=True)
-                ]
+                earlier, landing = (
+                    landing,
+                    landing_raw
+                    + [
+                        pool.submit(self._land, verdict, item.raw, item.interview, part.fetched_at)
+                        for verdict, item in zip(verdicts.interviews, items, strict=True)
+                    ],
+                )
                 seconds["land"] += time.perf_counter() - land_started
                 merged = merge_batches(merged, verdicts)
                 del items, verdicts
             land_started = time.perf_counter()
-            self._settle(landing, landed)
+            self._settle(earlier + landing, landed)
             seconds["fetch"] = fetched.seconds
         if merged is None:
             merged = validate_batch([])
@@ -449,7 +458,8 @@ class _Fetched:
 class _FetchAhead:
     """Fetches a chunk on an event loop of its own, in a thread, ahead of the landing.
 
-    Iterating yields :class:`_Fetched` sub-batches of ``size``. At most one waits in the queue
+    Iterating yields :class:`_Fetched` sub-batches of ``size`` (the first smaller, see
+    :data:`FIRST_SHARE`). At most one waits in the queue
     and one more is being fetched, so memory stays bounded however long the chunk. Leaving the
     ``with`` block stops the fetch (after an error in the landing, too). An infrastructure error
     of the fetch is raised by the iteration.
@@ -508,7 +518,8 @@ class _FetchAhead:
     async def _pump(self) -> None:
         async with QodeAsyncClient(self.hook.config) as client:
             fetch = functools.partial(_fetch_isolated, client)
-            parts = stream_with_progress(client, self.ids, self.size, fetch=fetch)
+            first = max(1, self.size // FIRST_SHARE)
+            parts = stream_with_progress(client, self.ids, self.size, first=first, fetch=fetch)
             async with contextlib.aclosing(parts):
                 async for results in parts:
                     part = _Fetched(results, datetime.now(UTC).isoformat())

@@ -168,10 +168,12 @@ async def stream_with_progress(
     interview_ids: Sequence[str],
     size: int,
     *,
+    first: int | None = None,
     fetch: Callable[[str], Awaitable[FetchResult]] | None = None,
     interval: float = PROGRESS_INTERVAL,
 ) -> AsyncGenerator[list[FetchResult]]:
-    """Fetch ``interview_ids``, yielding the results in lists of ``size`` as they arrive.
+    """Fetch ``interview_ids``, yielding the results in lists of ``size`` as they arrive (the
+    first list of ``first``, when given).
 
     At most twice the connection's ``max_concurrency`` ids are under way at a time, and no new
     one starts while the consumer holds a yielded list: results never pile up ahead of it, so
@@ -196,6 +198,7 @@ async def stream_with_progress(
     waiting = iter(interview_ids)
     running: set[asyncio.Future[FetchResult]] = set()
     ready: list[FetchResult] = []
+    want = first or size
 
     def top_up() -> None:
         while len(running) < window:
@@ -214,8 +217,9 @@ async def stream_with_progress(
                 ready.append(task.result())
                 progress.advance()
             top_up()
-            while len(ready) >= size:
-                batch, ready = ready[:size], ready[size:]
+            while len(ready) >= want:
+                batch, ready = ready[:want], ready[want:]
+                want = size
                 yield batch
         if ready:
             yield ready

@@ -259,6 +259,9 @@ class LakeWriter:
         self._superseded_bases: set[str] = set()
         #: Ids whose index is final (published or quarantined, nothing pending).
         self._done: set[str] = set()
+        #: When each id given to :meth:`begin` and not yet final was fetched, if not
+        #: :attr:`fetched_at` (the sub-batches of a chunk are fetched one after another).
+        self._fetched_at: dict[str, str] = {}
 
     @classmethod
     def from_conn_id(
@@ -312,6 +315,7 @@ class LakeWriter:
     def _finished(self, interview_id: str) -> None:
         with self._lock:
             self._done.add(interview_id)
+            self._fetched_at.pop(interview_id, None)
 
     @property
     def conditional_writes(self) -> bool:
@@ -372,11 +376,17 @@ class LakeWriter:
             raise doc
         return doc
 
-    def _newer(self, doc: dict[str, Any] | None) -> bool:
+    def _fetched_at_of(self, interview_id: str) -> str:
+        """When this writer's copy of ``interview_id`` was fetched (as given to :meth:`begin`)."""
+        with self._lock:
+            return self._fetched_at.get(interview_id, self.fetched_at)
+
+    def _newer(self, interview_id: str, doc: dict[str, Any] | None) -> bool:
         """Whether ``doc`` is a published copy from a strictly later fetch than this writer's."""
         if not doc or doc.get("state") != PUBLISHED:
             return False
-        theirs, ours = _instant(doc.get("fetched_at")), _instant(self.fetched_at)
+        theirs = _instant(doc.get("fetched_at"))
+        ours = _instant(self._fetched_at_of(interview_id))
         return theirs is not None and ours is not None and theirs > ours
 
     # --- cleanup -------------------------------------------------------------------------------
@@ -463,14 +473,17 @@ class LakeWriter:
         are cleaned as their ids come by. Returns how many ids are on the fast path (0 on a
         store without conditional writes, where each id has its own pending record).
 
-        A chunk landed in sub-batches calls this once per sub-batch, each time once the ids of
-        the previous call are landed: the journal then lists the new ids (and any earlier one
-        not yet final), so it stays the size of a sub-batch. ``fetched_at``: when these
-        interviews were fetched (default: when this writer was made), for the later-fetch-wins
-        rule of every publish until the next call.
+        A chunk landed in sub-batches calls this once per sub-batch, while earlier ones may still
+        be landing: the journal then lists the new ids and every earlier one not yet final, so it
+        stays the size of the sub-batches in flight. ``fetched_at``: when these interviews were
+        fetched (default: when this writer was made), for the later-fetch-wins rule of their
+        publishes; it is also the default for later calls.
         """
+        interviews = list(interviews)
         if fetched_at is not None:
             self.fetched_at = iso(fetched_at) or self.fetched_at
+            with self._lock:
+                self._fetched_at.update((i, self.fetched_at) for i, _ in interviews)
         if not self.conditional_writes:
             return 0
         with self._lock:
@@ -564,7 +577,7 @@ class LakeWriter:
         seen: dict[str, Any] = {}
 
         def change(doc: dict[str, Any]) -> dict[str, Any]:
-            seen["newer"] = self._newer(doc)
+            seen["newer"] = self._newer(interview_id, doc)
             seen["dirty"] = base in doc["pending"] or base in leftover
             if seen["newer"]:
                 return doc
@@ -674,7 +687,7 @@ class LakeWriter:
                         self._finished(interview_id)
                         return result(False)
                 known = self.index.read(interview_id)
-                if self._newer(known[0]):
+                if self._newer(interview_id, known[0]):
                     # Another landing, of a later fetch, finished before this chunk began: its
                     # copy stays, and what this one streamed beside it goes.
                     return self._drop_older(planned, known, sha, size)
@@ -823,7 +836,7 @@ class LakeWriter:
             size=size,
             assets=[asdict(a) for a in assets],
             published_at=self._timestamp(),
-            fetched_at=self.fetched_at,
+            fetched_at=self._fetched_at_of(plan.interview_id),
             run_id=self.run_id,
             dag_id=self.dag_id,
             writer=self.owner,
