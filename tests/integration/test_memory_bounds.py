@@ -117,8 +117,9 @@ def test_a_chunk_of_gzip_bombs_adds_little_peak_memory(trickle):
 SUB_BATCH = 50
 #: Landing 8 sub-batches may peak above landing 2 by at most this much: what stays alive per id
 #: (manifest entries, verdicts) is small; the payloads, models, tables and GX results of a
-#: sub-batch are freed before those of the next but one are fetched.
-CHUNK_GROWTH_LIMIT_MIB = 25
+#: sub-batch are freed a few sub-batches later. Measured with these payloads: 110 MiB more when
+#: the same chunks are landed as one batch each (as before sub-batches), 19 MiB in sub-batches.
+CHUNK_GROWTH_LIMIT_MIB = 50
 
 LANDER = textwrap.dedent(
     """
