@@ -27,7 +27,31 @@ BOMBS = 100
 #: The issue's target: 100 bombs in one chunk add less than 200 MiB of peak RSS.
 PEAK_GROWTH_LIMIT_MIB = 200
 
-CLIENT = textwrap.dedent(
+#: Shared by the child scripts: ``status_mib(field)`` reads ``/proc/self/status``, and
+#: ``reset_peak()`` resets ``VmHWM`` to the current RSS and returns it.
+PEAK = textwrap.dedent(
+    """
+    def status_mib(field):
+        # VmHWM is this process's own peak RSS; ru_maxrss would also count the parent's RSS
+        # at fork time (Linux keeps it across exec), which can hide everything measured here.
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+        raise RuntimeError(field)
+
+    def reset_peak():
+        before = status_mib("VmRSS")
+        try:
+            with open("/proc/self/clear_refs", "w") as refs:
+                refs.write("5")  # reset VmHWM to the current RSS
+        except OSError:
+            before = status_mib("VmHWM")
+        return before
+    """
+)
+
+CLIENT = PEAK + textwrap.dedent(
     """
     import asyncio, json, sys, tracemalloc
 
@@ -41,22 +65,8 @@ CLIENT = textwrap.dedent(
         async with QodeAsyncClient(config) as client:
             return await client.fetch_many(ids)
 
-    def status_mib(field):
-        # VmHWM is this process's own peak RSS; ru_maxrss would also count the parent's RSS
-        # at fork time (Linux keeps it across exec), which can hide everything measured here.
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-        raise RuntimeError(field)
-
     asyncio.run(fetch(["warm-up"]))  # imports, the event loop, one small answer
-    before = status_mib("VmRSS")
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")  # reset VmHWM to the current RSS
-    except OSError:
-        before = status_mib("VmHWM")
+    before = reset_peak()
     tracemalloc.start()
     results = asyncio.run(fetch([f"bomb-{i}" for i in range(count)]))
     after = status_mib("VmHWM")  # the results are still held, as the chunk holds them
@@ -121,7 +131,7 @@ SUB_BATCH = 50
 #: the same chunks are landed as one batch each (as before sub-batches), 19 MiB in sub-batches.
 CHUNK_GROWTH_LIMIT_MIB = 50
 
-LANDER = textwrap.dedent(
+LANDER = PEAK + textwrap.dedent(
     """
     import json, sys
 
@@ -135,13 +145,6 @@ LANDER = textwrap.dedent(
     warm_up, sub_batch = int(sys.argv[4]), int(sys.argv[5])
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
 
-    def status_mib(field):
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-        raise RuntimeError(field)
-
     def land(chunk_ids, name):
         writer = LakeWriter(client, bucket, "lake", dag_id="memory", run_id=name, chunk=name,
                             run_date="2025-11-30")
@@ -149,12 +152,7 @@ LANDER = textwrap.dedent(
             return ingest_chunk(hook, writer, chunk_ids, sub_batch=sub_batch)
 
     land(ids[:warm_up], "warm-up")  # imports, one GX run, the connection pools
-    before = status_mib("VmRSS")
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")  # reset VmHWM to the current RSS
-    except OSError:
-        before = status_mib("VmHWM")
+    before = reset_peak()
     summary = land(ids[warm_up:], "chunk")
     print(json.dumps({"before_mib": before, "peak_mib": status_mib("VmHWM"),
                       "published": summary.published, "quarantined": summary.quarantined}))
