@@ -49,6 +49,7 @@ from airflow_provider_qode.models import (
 )
 from airflow_provider_qode.progress import StageProgress, fetch_with_progress, log_outcome
 from airflow_provider_qode.progress import log as progress_log
+from airflow_provider_qode.quality import start_warm_up
 from airflow_provider_qode.quality.report import html_report, json_report, lake_details
 
 if TYPE_CHECKING:  # the gate (pandas, GX) is imported when a chunk runs, not with the DAG file
@@ -262,8 +263,7 @@ class ChunkIngestor:
         summary.moved += int(outcome.moved)
 
     def run(self, interview_ids: Sequence[str]) -> ChunkSummary:
-        from airflow_provider_qode.quality.gate import FetchedInterview, validate_batch
-
+        start_warm_up()  # pandas and GX import while the chunk is fetched
         started = time.perf_counter()
         ids = list(dict.fromkeys(interview_ids))
         self.summary.requested = len(ids)
@@ -285,6 +285,8 @@ class ChunkIngestor:
             results = fetch_chunk(self.hook, usable)
         self._fetched_at = datetime.now(UTC).isoformat()  # between two copies, the later wins
         self.summary.seconds["fetch"] = time.perf_counter() - started
+
+        from airflow_provider_qode.quality.gate import FetchedInterview, validate_batch
 
         batch: list[FetchedInterview] = []
         for result in results:

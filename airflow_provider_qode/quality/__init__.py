@@ -10,6 +10,8 @@ nor GX.
 from __future__ import annotations
 
 import importlib
+import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -65,10 +67,30 @@ __all__ = [
     "json_report",
     "json_summary",
     "render_html",
+    "start_warm_up",
     "summary",
     "validate_batch",
     "write_reports",
 ]
+
+
+def _warm_up() -> None:
+    try:
+        importlib.import_module(f"{__name__}.gate").warm_up()
+    except Exception:  # the gate imports again when it runs, and raises there
+        logging.getLogger(__name__).debug("quality gate warm-up failed", exc_info=True)
+
+
+def start_warm_up() -> threading.Thread:
+    """Import the gate (pandas, GX) and build its GX context in a background thread.
+
+    Every mapped task is a fresh process that would otherwise import GX only when its chunk
+    reaches the gate; started before the fetch, the imports overlap the wait on the API.
+    ``validate_batch`` waits for the thread's context if it gets there first.
+    """
+    thread = threading.Thread(target=_warm_up, name="qode-gate-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def __getattr__(name: str) -> Any:
