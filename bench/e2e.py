@@ -48,6 +48,7 @@ PLANS: dict[str, dict[str, Any]] = {
         "chunk": 5_000,
         "blob_bytes": 2**30,
         "profile_n": 2_000,
+        "cold_n": (500, 2_000),
     },
     "quick": {
         "diy_n": 10,
@@ -57,6 +58,7 @@ PLANS: dict[str, dict[str, Any]] = {
         "chunk": 500,
         "blob_bytes": 128 * 2**20,
         "profile_n": 500,
+        "cold_n": (500,),
     },
     # For the unit smoke test: no latency, tiny N, everything still exercised.
     "smoke": {
@@ -67,6 +69,7 @@ PLANS: dict[str, dict[str, Any]] = {
         "chunk": 3,
         "blob_bytes": 6 * 2**20,
         "profile_n": 3,
+        "cold_n": (),
     },
 }
 
@@ -103,6 +106,7 @@ def run(
             plan["ceiling_n"],
             *plan["provider_n"],
             *plan["scaling_n"],
+            *plan["cold_n"],
             plan["profile_n"] if profile else 0,
         ]
     )
@@ -162,6 +166,12 @@ def run(
                 )
             if want("memory"):
                 child("blob", "blob", 0, "--blob-bytes", str(plan["blob_bytes"]))
+            if want("cold") and plan["cold_n"]:
+                from bench.cold import run_cold
+
+                cold = run_cold(base_url, None, ids_file, plan["cold_n"], log=log)
+                runs.update(cold["runs"])
+                results["cold_ratios"] = cold["ratios"]
             if profile and want("profile"):
                 RESULTS.mkdir(exist_ok=True)
                 path = RESULTS / "profile-provider.txt"
@@ -219,6 +229,15 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             summary["chunk_peak_rss_mib"], 1536, "<"
         ),
     }
+    cold = results.get("cold_ratios") or {}
+    if cold:
+        from bench.cold import TARGET
+
+        smallest = min(cold, key=int)
+        summary["cold_provider_vs_ceiling"] = cold
+        summary["targets"][f"cold task at {smallest}: provider >= {TARGET:.0%} of ceiling"] = (
+            _check(cold[smallest], TARGET, ">=")
+        )
     return summary
 
 
@@ -233,7 +252,9 @@ def table(results: dict[str, Any]) -> str:
     rows = [("run", "N", "wall s", "int/s", "CPU s/1k", "peak RSS MiB", "import s", "notes")]
     for name, r in results["runs"].items():
         note = ""
-        if "stage_seconds" in r:
+        if name.startswith("cold_"):
+            note = f"cold: from process start, {r['import_share']:.0%} importing"
+        elif "stage_seconds" in r:
             note = " ".join(f"{k}={v}" for k, v in r["stage_seconds"].items())
             note += f" chunks={r.get('chunks')} conc={r.get('max_concurrency')}"
         elif name == "diy":
@@ -280,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="smaller N (about 2 minutes)")
-    parser.add_argument("--only", nargs="*", help="diy provider ceiling memory profile")
+    parser.add_argument("--only", nargs="*", help="diy provider ceiling memory cold profile")
     parser.add_argument(
         "--profile",
         action="store_true",
