@@ -14,7 +14,7 @@ import subprocess
 import sys
 from typing import Any
 
-from airflow_provider_qode.quality import gate
+from airflow_provider_qode.quality import WARM_UP_SWITCH_INTERVAL, gate
 from airflow_provider_qode.quality.gate import FetchedInterview, validate_batch
 from airflow_provider_qode.sandbox.generator import SandboxDataset
 
@@ -41,14 +41,24 @@ def test_importing_the_operator_loads_neither_pandas_nor_gx() -> None:
 
 def test_warm_up_thread_imports_gx_but_defers_what_the_gate_never_runs() -> None:
     found = _probe(
-        "import json, sys\n"
-        "from airflow_provider_qode.quality import start_warm_up\n"
+        "import json, sys, time\n"
+        "from airflow_provider_qode.quality import gate, start_warm_up\n"
+        "default = sys.getswitchinterval()\n"
+        "gate._build_lock.acquire()\n"  # hold the warm-up before GX: see the interval it set
         "thread = start_warm_up()\n"
+        "deadline = time.monotonic() + 120\n"
+        "while sys.getswitchinterval() == default and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "during = sys.getswitchinterval()\n"
+        "gx_while_held = 'great_expectations' in sys.modules\n"
+        "gate._build_lock.release()\n"
         "thread.join(240)\n"
-        "from airflow_provider_qode.quality import gate\n"
         "state = {\n"
         "  'alive': thread.is_alive(),\n"
         "  'thread': thread.name,\n"
+        "  'during': during,\n"
+        "  'gx_while_held': gx_while_held,\n"
+        "  'switch_interval_restored': sys.getswitchinterval() == default,\n"
         "  'gx': 'great_expectations' in sys.modules,\n"
         "  'context_built': gate._validators is not None,\n"
         "  'tables': sorted(gate._validators.definitions) if gate._validators else [],\n"
@@ -63,6 +73,9 @@ def test_warm_up_thread_imports_gx_but_defers_what_the_gate_never_runs() -> None
     )
     assert found["alive"] is False
     assert found["thread"] == "qode-gate-warm-up"
+    assert found["during"] == WARM_UP_SWITCH_INTERVAL
+    assert found["gx_while_held"] is False
+    assert found["switch_interval_restored"] is True
     assert found["gx"] is True
     assert found["context_built"] is True
     assert found["tables"] == sorted(gate.TABLES)
