@@ -191,6 +191,7 @@ class _Validators:
     """One ephemeral GX context with a validation definition per table, built once a process."""
 
     context: Any
+    source: Any
     definitions: dict[str, Any]
 
 
@@ -211,7 +212,7 @@ def _build_validators() -> _Validators:
         definitions[table] = context.validation_definitions.add(
             gx.ValidationDefinition(name=f"qode_{table}", data=batch_definition, suite=suite)
         )
-    return _Validators(context, definitions)
+    return _Validators(context, source, definitions)
 
 
 def warm_up() -> None:
@@ -235,7 +236,8 @@ def run_suites(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     """Validate each table once, in the process's one ephemeral GX context; table -> result.
 
     Tables without rows are skipped: there is nothing to check and GX would only add noise.
-    The context keeps nothing between batches: each run's stored results are dropped.
+    The context keeps nothing between batches: each run's stored results and the engine's
+    cached batches (the tables) are dropped.
     """
     validators = _shared_validators()
     with _run_lock:
@@ -252,6 +254,9 @@ def run_suites(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
         finally:
             for key in store.list_keys():
                 store.remove_key(key)
+            batches = validators.source.get_execution_engine().batch_manager
+            batches.reset_batch_cache()
+            batches.batch_data_cache.clear()
     return results
 
 

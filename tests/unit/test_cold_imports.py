@@ -113,3 +113,4 @@ def test_one_context_serves_every_batch_and_keeps_no_results() -> None:
     assert [v.to_dict() for v in first.interviews] == [v.to_dict() for v in second.interviews]
     assert first.quarantined, "the dataset has broken interviews"
     assert validators.context.validation_results_store.list_keys() == []
+    assert validators.source.get_execution_engine().batch_manager.batch_data_cache == {}
