@@ -59,6 +59,7 @@ from airflow_provider_qode.progress import (
     stream_with_progress,
 )
 from airflow_provider_qode.progress import log as progress_log
+from airflow_provider_qode.quality import start_warm_up
 from airflow_provider_qode.quality.report import html_report, json_report, lake_details
 
 if TYPE_CHECKING:  # the gate (pandas, GX) is imported when a chunk runs, not with the DAG file
@@ -298,9 +299,7 @@ class ChunkIngestor:
         summary.moved += int(outcome.moved)
 
     def run(self, interview_ids: Sequence[str]) -> ChunkSummary:
-        from airflow_provider_qode.quality.gate import validate_batch
-        from airflow_provider_qode.quality.report import merge_batches
-
+        start_warm_up()  # pandas and GX import while the chunk is fetched
         started = time.perf_counter()
         ids = list(dict.fromkeys(interview_ids))
         self.summary.requested = len(ids)
@@ -330,6 +329,10 @@ class ChunkIngestor:
             ThreadPoolExecutor(max_workers=self.s3_concurrency) as pool,
             _FetchAhead(self.hook, usable, self.sub_batch) as fetched,
         ):
+            # Imported once the fetch thread runs: the gate loads pandas (the warm-up's work).
+            from airflow_provider_qode.quality.gate import validate_batch
+            from airflow_provider_qode.quality.report import merge_batches
+
             for part in fetched:
                 items, landing_raw = self._sort(part, pool, landed)
                 # A store without conditional PUT needs each id's index read before its first
@@ -370,6 +373,8 @@ class ChunkIngestor:
             self._settle(earlier + landing, landed)
             seconds["fetch"] = fetched.seconds
         if merged is None:
+            from airflow_provider_qode.quality.gate import validate_batch
+
             merged = validate_batch([])
         # Sub-batches come as their fetches end: the report and manifest list ids in chunk order.
         order = {interview_id: n for n, interview_id in enumerate(usable)}

@@ -8,9 +8,13 @@ table is validated once. Each failing row is mapped back to its interview throug
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import sys
+import threading
 import time
+import types
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -132,13 +136,41 @@ class BatchVerdict:
 
 # --- GX ----------------------------------------------------------------------------------------
 
+#: Modules GX imports at start-up only for expectations the gate never runs (KL divergence and
+#: KS tests, their Altair charts): about a third of GX's import time, paid by every cold task.
+#: :func:`_import_gx` lets them load on first use instead.
+DEFERRED_MODULES = ("scipy.stats", "altair")
+
+
+class _DeferredModule(types.ModuleType):
+    """Stands in for a module until one of its attributes is read, then hands over to it.
+
+    Only ``sys.modules`` holds it, and only while GX is imported: ``import x`` and
+    ``from pkg import x`` then bind it without running ``x``. GX's modules keep it as their
+    global; the first attribute read imports the real module and every read goes to that.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), name)
+
 
 def _import_gx() -> Any:
-    """Import GX quietly: no analytics, no progress bars, no INFO chatter."""
+    """Import GX quietly (no analytics, progress bars or INFO chatter), deferring what it can."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     for name in ("great_expectations", "posthog"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    import great_expectations as gx
+    stand_ins = {}
+    if "great_expectations" not in sys.modules:
+        stand_ins = {n: _DeferredModule(n) for n in DEFERRED_MODULES if n not in sys.modules}
+        sys.modules.update(stand_ins)
+    try:
+        import great_expectations as gx
+    finally:
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
 
     # GX pins this logger to INFO when it is imported; quiet it afterwards.
     logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
@@ -154,28 +186,77 @@ def _new_context(gx: Any) -> Any:
     return context
 
 
-def run_suites(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    """Validate each table once, in one ephemeral GX context; table -> GX suite result.
+@dataclass(frozen=True)
+class _Validators:
+    """One ephemeral GX context with a validation definition per table, built once a process."""
 
-    Tables without rows are skipped: there is nothing to check and GX would only add noise.
-    """
+    context: Any
+    source: Any
+    definitions: dict[str, Any]
+
+
+_build_lock = threading.Lock()
+_run_lock = threading.Lock()
+_validators: _Validators | None = None
+
+
+def _build_validators() -> _Validators:
     gx = _import_gx()
     context = _new_context(gx)
     source = context.data_sources.add_pandas("qode_quality")
-    results: dict[str, Any] = {}
+    definitions = {}
     for table in TABLES:
-        frame = tables[table]
-        if frame.empty:
-            continue
         asset = source.add_dataframe_asset(table)
         batch_definition = asset.add_batch_definition_whole_dataframe(table)
         suite = context.suites.add(build_suite(gx, table))
-        definition = context.validation_definitions.add(
+        definitions[table] = context.validation_definitions.add(
             gx.ValidationDefinition(name=f"qode_{table}", data=batch_definition, suite=suite)
         )
-        results[table] = definition.run(
-            batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT
-        )
+    return _Validators(context, source, definitions)
+
+
+def warm_up() -> None:
+    """Import GX and build this process's context and suites now, not at the first batch.
+
+    A mapped task calls it in a background thread (``quality.start_warm_up``) before it fetches
+    its chunk, so that the imports run while the task waits on the API.
+    """
+    _shared_validators()
+
+
+def _shared_validators() -> _Validators:
+    global _validators
+    with _build_lock:
+        if _validators is None:
+            _validators = _build_validators()
+        return _validators
+
+
+def run_suites(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Validate each table once, in the process's one ephemeral GX context; table -> result.
+
+    Tables without rows are skipped: there is nothing to check and GX would only add noise.
+    The context keeps nothing between batches: each run's stored results and the engine's
+    cached batches (the tables) are dropped.
+    """
+    validators = _shared_validators()
+    with _run_lock:
+        results: dict[str, Any] = {}
+        store = validators.context.validation_results_store
+        try:
+            for table in TABLES:
+                frame = tables[table]
+                if frame.empty:
+                    continue
+                results[table] = validators.definitions[table].run(
+                    batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT
+                )
+        finally:
+            for key in store.list_keys():
+                store.remove_key(key)
+            batches = validators.source.get_execution_engine().batch_manager
+            batches.reset_batch_cache()
+            batches.batch_data_cache.clear()
     return results
 
 
