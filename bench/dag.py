@@ -156,8 +156,11 @@ def run_dag_bench(
     log: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
     """One run of the example DAG per chunk size on ``ids`` (served at ``base_url``)."""
+    import logging
+
     from airflow_provider_qode.sandbox.airflow_stack import AirflowStack, connection_env
 
+    logging.getLogger("botocore").setLevel(logging.WARNING)  # its credentials line, per client
     results: dict[str, Any] = {"interviews": len(ids), "parallelism": parallelism, "runs": {}}
     with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="bench-dag-") as tmp:
         env = connection_env(base_url, TOKEN, endpoint)
