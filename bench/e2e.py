@@ -95,7 +95,7 @@ PLANS: dict[str, Plan] = {
         dag_chunk_sizes=(250, 500, 2_000),
         profile_n=2_000,
     ),
-    # Every stage at smoke sizes, in under 3 minutes on an idle 2-core machine.
+    # Every stage at smoke sizes: meant to stay under 3 minutes on an idle 2-core machine.
     "quick": Plan(
         diy_n=5,
         warm_n=200,

@@ -128,3 +128,6 @@ def test_the_bench_reads_the_example_dags_chunk_size_default() -> None:
     namespace = runpy.run_path(str(ROOT / "dags" / f"{DAG_ID}.py"))
     dag = namespace["dag"]
     assert dag_default_chunk_size() == dag.params["chunk_size"]
+    # The DAG reference in the docs states the same default.
+    index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    assert f"| `chunk_size` | `{dag.params['chunk_size']}` (integer" in index
