@@ -131,3 +131,32 @@ def test_the_bench_reads_the_example_dags_chunk_size_default() -> None:
     # The DAG reference in the docs states the same default.
     index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
     assert f"| `chunk_size` | `{dag.params['chunk_size']}` (integer" in index
+
+
+def test_the_full_plan_measures_what_the_docs_say() -> None:
+    """docs/development.md#benchmarks: sizes and bounds of each stage of ``make bench``."""
+    from bench.e2e import PLANS, STAGES
+
+    full = PLANS["full"]
+    assert (full.diy_n, full.warm_n, full.warm_pairs) == (20, 1_000, 3)
+    assert (full.scaling_n, full.chunk) == (10_000, 5_000)
+    assert full.memory == ((5_000, 600.0), (20_000, 700.0))
+    assert (full.blob_bytes, full.gate_n, full.cold_sizes) == (2**30, 10_000, (500, 2_000))
+    assert (full.curate_n, full.curate_chunk_n) == (10_000, 1_000)
+    assert (full.dag_n, full.dag_chunk_sizes) == (5_000, (250, 500, 2_000))
+    # --quick runs every stage (profile only on request), at smaller sizes.
+    quick = PLANS["quick"]
+    assert all(v for v in vars(quick).values() if isinstance(v, int))
+    assert quick.dag_n and quick.memory and quick.cold_sizes
+    assert set(STAGES) == {
+        "diy",
+        "warm",
+        "scaling",
+        "memory",
+        "blob",
+        "gate",
+        "cold",
+        "curate",
+        "dag",
+        "profile",
+    }
