@@ -1,22 +1,39 @@
-"""End-to-end benchmark: DIY baseline vs this provider vs the transport ceiling (``make bench``).
+"""End-to-end benchmark (``make bench``): every target of issue #11 (and #10's curate stage),
+each with PASS/FAIL, in one run.
 
 Everything on 127.0.0.1: the stand-in API in its own process (fixed seed, realistic payloads,
 100 ms added latency per request) and moto's S3 server in its own process, restarted for every
 contestant so none of them sees another's objects. Each contestant runs in a fresh interpreter
-(:mod:`bench.contestants`), so its peak RSS and CPU seconds are its own; imports (GX ~8-10 s)
-are paid before the clock starts and reported apart.
+(:mod:`bench.contestants`), so its peak RSS and CPU seconds are its own; the warm contestants pay
+their imports before the clock starts and report them apart, the cold ones (:mod:`bench.cold`)
+count them. The stages, in order (``--only`` takes their names):
 
-``python -m bench [--quick] [--profile] [--only NAME ...]``; results in
-``bench/results/latest.json``.
+``diy``      the do-it-yourself baseline (stock hooks, one GX run per interview)
+``warm``     provider and transport ceiling at 1,000, three pairs, one right after the other
+``scaling``  provider at 10,000 in chunks of 5,000 (ms per interview against the 1,000 runs)
+``memory``   peak RSS per chunk size: a chunk of 5,000 (the scaling run's first chunk, a fresh
+             process landing one chunk) and a chunk of 20,000 on 20,000 ids
+``blob``     one 1 GiB asset streamed API -> S3 (RSS growth)
+``gate``     the quality gate alone on 10,000 interviews (:mod:`bench.validate`)
+``cold``     a fresh task process per chunk, imports on the clock (:func:`measure_cold`)
+``curate``   #10: rebuilding curated partitions (:func:`measure_curate`)
+``dag``      the real DAG on the real scheduler, per chunk size (:mod:`bench.dag`; reported)
+``profile``  only with ``--profile``: pyinstrument over a provider run
+
+``python -m bench [--quick] [--profile] [--only STAGE ...]``; results in
+``bench/results/latest.json``. ``--quick`` runs every stage at smoke sizes (figures indicative,
+the target bounds are those of the full plan).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
-from dataclasses import asdict, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,50 +50,86 @@ from bench.common import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
+STAGES = ("diy", "warm", "scaling", "memory", "blob", "gate", "cold", "curate", "dag", "profile")
 
-#: Default and --quick sizes.
-PLANS: dict[str, dict[str, Any]] = {
-    # Every provider run uses chunks of ``chunk`` ids, one after another in one process (as the
-    # DAG's mapped tasks would, serially). Scaling: ms/interview at N = 1k, 5k (the checkpoint
-    # after the first chunk of the 10k run) and 10k. The 10k run's peak RSS is that of landing
-    # chunks of 5,000 interviews.
-    "full": {
-        "diy_n": 20,
-        "provider_n": (1_000, 2_000, 10_000),
-        "ceiling_n": 1_000,
-        "scaling_n": (1_000, 5_000, 10_000),
-        "chunk": 5_000,
-        "blob_bytes": 2**30,
-        "profile_n": 2_000,
-        # Opt-in (``--only chunks``): peak RSS of one chunk of each size, in its own process.
-        "memory_chunks": (5_000, 20_000),
-    },
-    "quick": {
-        "diy_n": 10,
-        "provider_n": (200, 500, 1_000),
-        "ceiling_n": 200,
-        "scaling_n": (200, 500, 1_000),
-        "chunk": 500,
-        "blob_bytes": 128 * 2**20,
-        "profile_n": 500,
-        "memory_chunks": (1_000, 4_000),
-    },
-    # For the unit smoke test: no latency, tiny N, everything still exercised.
-    "smoke": {
-        "diy_n": 2,
-        "provider_n": (2, 6),
-        "ceiling_n": 2,
-        "scaling_n": (2, 3, 6),
-        "chunk": 3,
-        "blob_bytes": 6 * 2**20,
-        "profile_n": 3,
-        "memory_chunks": (3, 6),
-    },
+
+@dataclass(frozen=True)
+class Plan:
+    """The sizes of one benchmark run."""
+
+    diy_n: int
+    warm_n: int
+    warm_pairs: int
+    #: Every warm and scaling provider run lands chunks of ``chunk`` ids one after another in
+    #: one process (as the DAG's mapped tasks would, serially).
+    chunk: int
+    scaling_n: int
+    #: chunk size -> peak RSS bound (MiB). A size equal to ``chunk`` is read from the scaling
+    #: run's first checkpoint (one chunk landed in a fresh process); any other gets its own run
+    #: of one chunk of that size.
+    memory: tuple[tuple[int, float], ...]
+    blob_bytes: int
+    gate_n: int
+    cold_sizes: tuple[int, ...]
+    curate_n: int
+    curate_chunk_n: int
+    dag_n: int
+    dag_chunk_sizes: tuple[int, ...]
+    profile_n: int
+
+
+PLANS: dict[str, Plan] = {
+    "full": Plan(
+        diy_n=20,
+        warm_n=1_000,
+        warm_pairs=3,
+        chunk=5_000,
+        scaling_n=10_000,
+        memory=((5_000, 600.0), (20_000, 700.0)),
+        blob_bytes=2**30,
+        gate_n=10_000,
+        cold_sizes=(500, 2_000),
+        curate_n=10_000,
+        curate_chunk_n=1_000,
+        dag_n=5_000,
+        dag_chunk_sizes=(250, 500, 2_000),
+        profile_n=2_000,
+    ),
+    # Every stage at smoke sizes: meant to stay under 3 minutes on an idle 2-core machine.
+    "quick": Plan(
+        diy_n=5,
+        warm_n=200,
+        warm_pairs=1,
+        chunk=500,
+        scaling_n=1_000,
+        memory=((500, 600.0), (1_000, 700.0)),
+        blob_bytes=128 * 2**20,
+        gate_n=1_000,
+        cold_sizes=(100, 400),
+        curate_n=1_000,
+        curate_chunk_n=200,
+        dag_n=200,
+        dag_chunk_sizes=(),
+        profile_n=500,
+    ),
+    # For the unit smoke test: tiny N, no real DAG (the stack has its own end-to-end test).
+    "smoke": Plan(
+        diy_n=2,
+        warm_n=4,
+        warm_pairs=1,
+        chunk=3,
+        scaling_n=6,
+        memory=((3, 600.0),),
+        blob_bytes=6 * 2**20,
+        gate_n=20,
+        cold_sizes=(3,),
+        curate_n=10,
+        curate_chunk_n=4,
+        dag_n=0,
+        dag_chunk_sizes=(),
+        profile_n=3,
+    ),
 }
-
-
-#: Issue #11: a chunk's peak RSS flat in its size (``--only chunks`` measures it).
-CHUNK_RSS_LIMITS_MIB = {5_000: 600, 20_000: 700}
 
 
 def _defaults() -> tuple[int, int]:
@@ -90,8 +143,130 @@ def _defaults() -> tuple[int, int]:
     return QodeConnectionConfig().max_concurrency, int(s3)
 
 
+def dag_default_chunk_size() -> int:
+    """The example DAG's ``chunk_size`` Param default (what a run without conf lands with)."""
+    import ast
+
+    source = (ROOT / "dags" / "qode_interview_ingestion.py").read_text()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.keyword) and node.arg == "params":
+            for key, value in zip(node.value.keys, node.value.values, strict=True):  # type: ignore[attr-defined]
+                if isinstance(key, ast.Constant) and key.value == "chunk_size":
+                    return int(value.args[0].value)
+    raise LookupError("chunk_size Param not found in the example DAG")
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a and b else None
+
+
+@dataclass
+class StageContext:
+    """What a stage gets: the running stand-in, the ids, the plan, where results go."""
+
+    plan: Plan
+    base_url: str
+    ids: list[str]
+    ids_file: Path
+    latency_ms: float
+    concurrency: int
+    s3_concurrency: int
+    log: Callable[[str], Any]
+    runs: dict[str, Any] = field(default_factory=dict)
+
+    def child(self, name: str, kind: str, n: int = 0, *extra: str) -> dict[str, Any]:
+        """One :mod:`bench.contestants` run in a fresh interpreter against a fresh moto server."""
+        self.log(f"  {name} ...")
+        with moto_server() as endpoint:
+            env = connection_env(self.base_url, endpoint)
+            args = [kind, "--ids-file", str(self.ids_file), "-n", str(n), *extra]
+            result = run_child("bench.contestants", args, env)
+        self.runs[name] = result
+        rate = result.get("interviews_per_second")
+        self.log(
+            f"    {result['seconds']} s"
+            + (f", {rate}/s" if rate else "")
+            + f", peak RSS {result['peak_rss_mib']} MiB"
+        )
+        return result
+
+    def provider(self, name: str, n: int, chunk: int, *extra: str) -> dict[str, Any]:
+        return self.child(name, "provider", n, "--chunk", str(chunk), *extra)
+
+    def ceiling(self, name: str, n: int) -> dict[str, Any]:
+        conc = (
+            "--concurrency",
+            str(self.concurrency),
+            "--s3-concurrency",
+            str(self.s3_concurrency),
+        )
+        return self.child(name, "ceiling", n, *conc)
+
+
+# --- the stages that live in modules of their own ----------------------------------------------
+
+
+def measure_cold(ctx: StageContext) -> dict[str, Any] | None:
+    """Target 1: cold task process per chunk (``bench/cold.py``'s :func:`run_cold`).
+
+    Returns ``{"runs": {...}, "ratios": {"500": provider/ceiling, "2000": ...}}``, or None
+    (``not measured``) while ``bench/cold.py`` is not there.
+    """
+    try:
+        from bench.cold import run_cold  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        ctx.log("  cold: bench/cold.py not found, not measured")
+        return None
+    result: dict[str, Any] = run_cold(
+        ctx.base_url, None, ctx.ids_file, ctx.plan.cold_sizes, log=ctx.log
+    )
+    return result
+
+
+def measure_curate(ctx: StageContext) -> dict[str, Any] | None:
+    """#10's curate stage (``bench/curate.py``'s ``stage``).
+
+    Rebuilding a partition of ``plan.curate_n`` interviews (rows/s), and the rebuild after one
+    landing chunk of ``plan.curate_chunk_n`` over that chunk's landing time
+    (``share_of_landing``); None (``not measured``) while ``bench/curate.py`` is not there.
+    """
+    try:
+        from bench.curate import stage  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        ctx.log("  curate: bench/curate.py not found, not measured")
+        return None
+    result: dict[str, Any] = stage(
+        ctx.base_url,
+        ctx.ids_file,
+        partition_n=ctx.plan.curate_n,
+        chunk_n=ctx.plan.curate_chunk_n,
+        log=ctx.log,
+    )
+    return result
+
+
+def measure_gate(ctx: StageContext) -> dict[str, Any]:
+    """The quality gate alone on ``plan.gate_n`` interviews (:mod:`bench.validate`)."""
+    from bench import validate
+
+    ctx.log(f"  gate ({ctx.plan.gate_n} interviews, bench.validate) ...")
+    [result] = validate.run([ctx.plan.gate_n])
+    ctx.log(f"    {result['validate_seconds']} s, peak RSS {result['peak_rss_mib']} MiB")
+    return result
+
+
+def measure_dag(ctx: StageContext) -> dict[str, Any]:
+    """The example DAG on the real scheduler, once per chunk size (:mod:`bench.dag`)."""
+    from bench.dag import run_dag_bench
+
+    default = dag_default_chunk_size()
+    sizes = sorted({*ctx.plan.dag_chunk_sizes, default})
+    result = run_dag_bench(ctx.base_url, ctx.ids[: ctx.plan.dag_n], sizes, log=ctx.log)
+    result["default_chunk_size"] = default
+    return result
+
+
+# --- the run -----------------------------------------------------------------------------------
 
 
 def run(
@@ -101,35 +276,47 @@ def run(
     latency_ms: float = 100.0,
     profile: bool = False,
     out: Path | None = None,
-    log: Any = print,
+    log: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
     apply_env()
     plan = PLANS[plan_name]
-    chunks = plan.get("memory_chunks", ()) if only and "chunks" in only else ()
+    unknown = (only or set()) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown stages {sorted(unknown)}; stages: {', '.join(STAGES)}")
+
+    def want(stage: str) -> bool:
+        if stage == "profile" and not profile:
+            return False
+        if stage == "dag" and not plan.dag_n:
+            return False
+        return only is None or stage in only
+
+    memory_runs = [c for c, _ in plan.memory if c != plan.chunk or not want("scaling")]
     needed = max(
-        [
-            *chunks,
-            plan["diy_n"],
-            plan["ceiling_n"],
-            *plan["provider_n"],
-            *plan["scaling_n"],
-            plan["profile_n"] if profile else 0,
-        ]
+        plan.diy_n,
+        plan.warm_n,
+        plan.scaling_n,
+        *(c for c, _ in plan.memory),
+        plan.gate_n,
+        *plan.cold_sizes,
+        plan.curate_chunk_n,
+        plan.dag_n,
+        plan.profile_n,
     )
     dataset = replace(Dataset(), count=needed, latency_ms=latency_ms)
     concurrency, s3_concurrency = _defaults()
-    want = lambda name: only is None or name in only  # noqa: E731
     started = time.perf_counter()
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(),
         "plan": plan_name,
-        "plan_sizes": {k: list(v) if isinstance(v, tuple) else v for k, v in plan.items()},
+        "plan_sizes": asdict(plan),
+        "stages": [s for s in STAGES if want(s)],
         "machine": machine_info(),
         "dataset": asdict(dataset),
         "provider_defaults": {"max_concurrency": concurrency, "s3_concurrency": s3_concurrency},
         "runs": {},
+        "stage_seconds": {},
     }
-    runs: dict[str, Any] = results["runs"]
     ids = dataset.ids()
     with tempfile.TemporaryDirectory() as tmp:
         ids_file = Path(tmp) / "ids.json"
@@ -138,55 +325,26 @@ def run(
         log(f"starting the stand-in ({needed} interviews, {latency_ms:g} ms latency) ...")
         with sandbox(dataset) as base_url:
             results["sandbox_start_seconds"] = round(time.perf_counter() - t0, 1)
-
-            def child(name: str, kind: str, n: int = 0, *extra: str) -> dict[str, Any]:
-                log(f"  {name} ...")
-                with moto_server() as endpoint:
-                    env = connection_env(base_url, endpoint)
-                    args = ["--child", kind, "--ids-file", str(ids_file), "-n", str(n), *extra]
-                    result = run_child("bench.contestants", args[1:], env)
-                runs[name] = result
-                rate = result.get("interviews_per_second")
-                log(
-                    f"    {result['seconds']} s"
-                    + (f", {rate}/s" if rate else "")
-                    + f", peak RSS {result['peak_rss_mib']} MiB"
-                )
-                return result
-
-            if want("diy"):
-                child("diy", "diy", plan["diy_n"])
-            chunk = str(plan["chunk"])
-            if want("provider"):
-                for n in plan["provider_n"]:
-                    child(f"provider_{n}", "provider", n, "--chunk", chunk)
-            if want("ceiling"):
-                child(
-                    "ceiling",
-                    "ceiling",
-                    plan["ceiling_n"],
-                    "--concurrency",
-                    str(concurrency),
-                    "--s3-concurrency",
-                    str(s3_concurrency),
-                )
-            if want("memory"):
-                child("blob", "blob", 0, "--blob-bytes", str(plan["blob_bytes"]))
-            for n in chunks:
-                child(f"chunk_{n}", "provider", n, "--chunk", str(n))
-            if profile and want("profile"):
-                RESULTS.mkdir(exist_ok=True)
-                path = RESULTS / "profile-provider.txt"
-                child(
-                    "profile",
-                    "provider",
-                    plan["profile_n"],
-                    "--chunk",
-                    chunk,
-                    "--profile",
-                    str(path),
-                )
-                results["profile_file"] = str(path.relative_to(ROOT))
+            ctx = StageContext(
+                plan=plan,
+                base_url=base_url,
+                ids=ids,
+                ids_file=ids_file,
+                latency_ms=latency_ms,
+                concurrency=concurrency,
+                s3_concurrency=s3_concurrency,
+                log=log,
+                runs=results["runs"],
+            )
+            for stage in STAGES:
+                if not want(stage):
+                    continue
+                log(f"[{stage}]")
+                t0 = time.perf_counter()
+                value = _STAGE_RUNNERS[stage](ctx, memory_runs)
+                if value is not None:
+                    results[stage] = value
+                results["stage_seconds"][stage] = round(time.perf_counter() - t0, 1)
     results["wall_seconds"] = round(time.perf_counter() - started, 1)
     results["summary"] = summarize(results)
     if out is not None:
@@ -195,59 +353,241 @@ def run(
     return results
 
 
+def _diy(ctx: StageContext, _: list[int]) -> None:
+    ctx.child("diy", "diy", ctx.plan.diy_n)
+
+
+def _warm(ctx: StageContext, _: list[int]) -> None:
+    # Each provider run right before its own ceiling run: a pair sees the same machine load.
+    for i in range(1, ctx.plan.warm_pairs + 1):
+        ctx.provider(f"warm_provider_{i}", ctx.plan.warm_n, ctx.plan.chunk)
+        ctx.ceiling(f"warm_ceiling_{i}", ctx.plan.warm_n)
+
+
+def _scaling(ctx: StageContext, _: list[int]) -> None:
+    ctx.provider(f"provider_{ctx.plan.scaling_n}", ctx.plan.scaling_n, ctx.plan.chunk)
+
+
+def _memory(ctx: StageContext, memory_runs: list[int]) -> None:
+    for size in memory_runs:
+        ctx.provider(f"memory_chunk_{size}", size, size)
+
+
+def _blob(ctx: StageContext, _: list[int]) -> None:
+    ctx.child("blob", "blob", 0, "--blob-bytes", str(ctx.plan.blob_bytes))
+
+
+def _profile(ctx: StageContext, _: list[int]) -> dict[str, Any]:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "profile-provider.txt"
+    ctx.provider("profile", ctx.plan.profile_n, ctx.plan.chunk, "--profile", str(path))
+    return {"file": str(path.relative_to(ROOT))}
+
+
+_STAGE_RUNNERS: dict[str, Callable[[StageContext, list[int]], dict[str, Any] | None]] = {
+    "diy": _diy,
+    "warm": _warm,
+    "scaling": _scaling,
+    "memory": _memory,
+    "blob": _blob,
+    "gate": lambda ctx, _: measure_gate(ctx),
+    "cold": lambda ctx, _: measure_cold(ctx),
+    "curate": lambda ctx, _: measure_curate(ctx),
+    "dag": lambda ctx, _: measure_dag(ctx),
+    "profile": _profile,
+}
+
+
+# --- the verdicts ------------------------------------------------------------------------------
+
+
+def _target(
+    key: str, label: str, value: float | None, op: str | None, limit: float | None, unit: str = ""
+) -> dict[str, Any]:
+    """One row of the targets table; ``op`` None is a figure reported, not judged."""
+    if value is None:
+        status = "not measured"
+    elif op is None or limit is None:
+        status = "REPORT"
+    else:
+        ok = {">=": value >= limit, "<=": value <= limit, "<": value < limit}[op]
+        status = "PASS" if ok else "FAIL"
+    return {
+        "key": key,
+        "target": label,
+        "value": value,
+        "op": op,
+        "limit": limit,
+        "unit": unit,
+        "status": status,
+    }
+
+
+def _checkpoint(run: dict[str, Any] | None, n: int, key: str) -> float | None:
+    if not run:
+        return None
+    for point in run.get("checkpoints", []):
+        if point["n"] == n:
+            return float(point[key])
+    return float(run[key]) if run.get("n") == n else None
+
+
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
     runs = results["runs"]
-    plan = results["plan_sizes"]
-    summary: dict[str, Any] = {}
-    diy = runs.get("diy")
-    ceiling = runs.get("ceiling")
-    biggest = max((n for n in plan["provider_n"] if f"provider_{n}" in runs), default=None)
-    summary["provider_n"] = biggest
-    same_as_ceiling = runs.get(f"provider_{plan['ceiling_n']}")
-    provider = runs.get(f"provider_{biggest}") if biggest else None
+    plan = Plan(**{k: _tuples(v) for k, v in results["plan_sizes"].items()})
     rate = lambda r: r.get("interviews_per_second") if r else None  # noqa: E731
-    summary["provider_vs_diy"] = _ratio(rate(provider), rate(diy))
-    summary["provider_vs_ceiling"] = _ratio(rate(same_as_ceiling or provider), rate(ceiling))
-    small, large = plan["scaling_n"][0], plan["scaling_n"][-1]
-    points: dict[int, float] = {}
-    for name, r in runs.items():
-        if name.startswith("provider_"):
-            points.setdefault(r["n"], r["ms_per_interview"])
-            for c in r.get("checkpoints", []):
-                points.setdefault(c["n"], c["ms_per_interview"])
-    summary["scaling_ms_per_interview"] = {n: points.get(n) for n in plan["scaling_n"]}
-    summary["scaling_ratio"] = _ratio(points.get(large), points.get(small))
+    summary: dict[str, Any] = {}
+
+    pairs = [
+        (runs[f"warm_provider_{i}"], runs[f"warm_ceiling_{i}"])
+        for i in range(1, plan.warm_pairs + 1)
+        if f"warm_provider_{i}" in runs and f"warm_ceiling_{i}" in runs
+    ]
+    warm_ratios = [_ratio(rate(p), rate(c)) for p, c in pairs]
+    providers = [r for k, r in runs.items() if k.startswith("warm_provider_")]
+    summary["warm_ratios"] = warm_ratios
+    summary["warm_provider_vs_ceiling"] = (
+        statistics.median(r for r in warm_ratios if r) if any(warm_ratios) else None
+    )
+    warm_rate = statistics.median(rate(r) for r in providers) if providers else None
+    warm_ms = statistics.median(r["ms_per_interview"] for r in providers) if providers else None
+    summary["warm_provider_rate"] = warm_rate
+    summary["provider_vs_diy"] = _ratio(warm_rate, rate(runs.get("diy")))
+    large = runs.get(f"provider_{plan.scaling_n}")
+    summary["scaling_ms_per_interview"] = {
+        str(plan.warm_n): warm_ms,
+        str(plan.scaling_n): large and large["ms_per_interview"],
+    }
+    summary["scaling_ratio"] = _ratio(large and large["ms_per_interview"], warm_ms)
+    peaks: dict[str, float | None] = {}
+    for size, _ in plan.memory:
+        peak = _checkpoint(runs.get(f"memory_chunk_{size}"), size, "peak_rss_mib")
+        if peak is None and size == plan.chunk:
+            peak = _checkpoint(large, size, "peak_rss_mib")
+        peaks[str(size)] = peak
+    summary["chunk_peak_rss_mib"] = peaks
     blob = runs.get("blob")
     summary["blob_rss_growth_mib"] = blob and blob["rss_growth_mib"]
-    chunked = runs.get(f"provider_{max(plan['provider_n'])}")
-    summary["chunk_size"] = plan["chunk"]
-    summary["chunk_peak_rss_mib"] = chunked and chunked["peak_rss_mib"]
-    summary["peak_rss_mib_by_chunk"] = {
-        r["n"]: r["peak_rss_mib"] for name, r in runs.items() if name.startswith("chunk_")
-    }
-    summary["targets"] = {
-        "provider >= 20x DIY": _check(summary["provider_vs_diy"], 20, ">="),
-        "provider >= 60% of ceiling": _check(summary["provider_vs_ceiling"], 0.6, ">="),
-        "scaling 10k/1k <= 1.2": _check(summary["scaling_ratio"], 1.2, "<="),
-        "1 GiB asset RSS growth < 100 MiB": _check(summary["blob_rss_growth_mib"], 100, "<"),
-        f"chunk of {plan['chunk']} peak RSS < 1.5 GiB": _check(
-            summary["chunk_peak_rss_mib"], 1536, "<"
-        ),
-    }
-    for n, limit in CHUNK_RSS_LIMITS_MIB.items():
-        if n in plan.get("memory_chunks", ()):
-            value = summary["peak_rss_mib_by_chunk"].get(n)
-            summary["targets"][f"one chunk of {n} peak RSS <= {limit} MiB"] = _check(
-                value, limit, "<="
+    gate = results.get("gate")
+    summary["gate_seconds"] = gate and gate["validate_seconds"]
+    cold = results.get("cold") or {}
+    cold_ratios = cold.get("ratios") or {}
+    curate = results.get("curate") or {}
+    dag = results.get("dag") or {}
+
+    targets = []
+    first, *rest = plan.cold_sizes
+    targets.append(
+        _target(
+            "cold",
+            f"1 cold task: provider/ceiling, chunk of {first:,}",
+            cold_ratios.get(str(first)),
+            ">=",
+            0.75,
+        )
+    )
+    for size in rest:
+        targets.append(
+            _target(
+                f"cold_{size}",
+                f"1 cold task: provider/ceiling, chunk of {size:,}",
+                cold_ratios.get(str(size)),
+                None,
+                None,
             )
+        )
+    for size, bound in plan.memory:
+        targets.append(
+            _target(
+                f"memory_{size}",
+                f"2 peak RSS, chunk of {size:,}",
+                peaks[str(size)],
+                "<=",
+                bound,
+                "MiB",
+            )
+        )
+    targets += [
+        _target(
+            "warm",
+            f"3 warm: provider/ceiling at {plan.warm_n:,} (median of {plan.warm_pairs})",
+            summary["warm_provider_vs_ceiling"],
+            ">=",
+            0.85,
+        ),
+        _target("diy", "4 provider/DIY rate", summary["provider_vs_diy"], ">=", 20, "x"),
+        _target(
+            "scaling",
+            f"4 ms per interview {plan.scaling_n:,} / {plan.warm_n:,}",
+            summary["scaling_ratio"],
+            "<=",
+            1.1,
+        ),
+        _target(
+            "blob",
+            f"4 {plan.blob_bytes / 2**20:,.0f} MiB asset: RSS growth",
+            summary["blob_rss_growth_mib"],
+            "<",
+            100,
+            "MiB",
+        ),
+        _target(
+            "gate",
+            f"4 quality gate alone, {plan.gate_n:,} interviews",
+            summary["gate_seconds"],
+            "<",
+            10,
+            "s",
+        ),
+    ]
+    for size, figures in sorted(dag.get("runs", {}).items(), key=lambda kv: int(kv[0])):
+        mark = " (default)" if int(size) == dag.get("default_chunk_size") else ""
+        targets.append(
+            _target(
+                f"dag_{size}",
+                f"5 real DAG, {dag['interviews']:,} ids, chunk_size {int(size):,}{mark}: int/s",
+                figures["interviews_per_second"],
+                None,
+                None,
+            )
+        )
+    if not dag.get("runs"):
+        targets.append(_target("dag", "5 real DAG", None, None, None))
+    targets += [
+        _target(
+            "curate",
+            f"#10 curate: share of landing time, {plan.curate_chunk_n:,} per chunk",
+            curate.get("share_of_landing"),
+            "<",
+            0.15,
+        ),
+        _target(
+            "curate_rate",
+            f"#10 curate: rows/s rebuilding {plan.curate_n:,} interviews",
+            curate.get("rows_per_second"),
+            None,
+            None,
+        ),
+    ]
+    summary["targets"] = targets
     return summary
 
 
-def _check(value: float | None, limit: float, op: str) -> str:
-    if value is None:
-        return "not measured"
-    ok = value >= limit if op == ">=" else value <= limit if op == "<=" else value < limit
-    return f"{'PASS' if ok else 'FAIL'} ({value} {op} {limit})"
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the tuples a :class:`Plan` holds."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def _columns(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in rows
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    return lines
 
 
 def table(results: dict[str, Any]) -> str:
@@ -261,7 +601,7 @@ def table(results: dict[str, Any]) -> str:
             note = f"gx={r.get('gx_seconds')}s"
         elif name == "blob":
             note = f"{r['bytes'] / 2**20:.0f} MiB, RSS growth {r['rss_growth_mib']} MiB"
-        elif name == "ceiling":
+        elif "ceiling" in name:
             note = f"conc={r.get('max_concurrency')} s3={r.get('s3_concurrency')}"
         rows.append(
             (
@@ -275,22 +615,60 @@ def table(results: dict[str, Any]) -> str:
                 note,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
-        for row in rows
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    s = results["summary"]
-    sizes = results["plan_sizes"]["scaling_n"]
-    lines += [
-        "",
-        f"provider/DIY rate: {s['provider_vs_diy']}   provider/ceiling rate: "
-        f"{s['provider_vs_ceiling']}   scaling (ms/interview {sizes[-1]}"
-        f" / {sizes[0]}): {s['scaling_ratio']}",
-    ]
-    lines += [f"  {k}: {v}" for k, v in s["targets"].items()]
-    lines.append(f"total wall time {results['wall_seconds']} s")
+    cold = results.get("cold") or {}
+    for name, r in (cold.get("runs") or {}).items():
+        rows.append(
+            (
+                name,
+                str(r.get("n") or ""),
+                str(r["seconds"]),
+                str(r.get("interviews_per_second") or ""),
+                str(r.get("cpu_seconds_per_1000") or ""),
+                str(r["peak_rss_mib"]),
+                str(r["import_seconds"]),
+                "cold: imports on the clock",
+            )
+        )
+    lines = _columns(rows) if len(rows) > 1 else []
+    dag = results.get("dag") or {}
+    if dag.get("runs"):
+        rows = [
+            (
+                "chunk_size",
+                "chunks",
+                "wall s",
+                "int/s",
+                "outside landing",
+                "no landing task",
+                "start-up s/task",
+                "ingest s/task",
+            )
+        ]
+        for size, f in sorted(dag["runs"].items(), key=lambda kv: int(kv[0])):
+            rows.append(
+                (
+                    size + (" (default)" if int(size) == dag.get("default_chunk_size") else ""),
+                    str(f["chunks"]),
+                    str(f["wall_seconds"]),
+                    str(f["interviews_per_second"]),
+                    f"{f['share_outside_landing']:.0%}",
+                    f"{f['share_no_landing_task']:.0%}",
+                    str(f["mean_startup_seconds"]),
+                    str(f["mean_ingest_seconds"]),
+                )
+            )
+        lines += [
+            "",
+            f"real DAG: {dag['interviews']:,} interviews, LocalExecutor parallelism "
+            f"{dag['parallelism']}, stack start {dag.get('stack_start_seconds')} s",
+            *_columns(rows),
+        ]
+    rows = [("", "target", "value", "bound", "status")]
+    for t in results["summary"]["targets"]:
+        bound = f"{t['op']} {t['limit']:g}" if t["op"] else ""
+        rows.append((t["key"], t["target"], str(t["value"]), bound, t["status"]))
+    lines += ["", *_columns(rows)]
+    lines.append(f"total wall time {results['wall_seconds']} s ({results['plan']} plan)")
     return "\n".join(lines)
 
 
@@ -300,14 +678,10 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="smaller N (about 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="every stage at smoke sizes")
+    parser.add_argument("--only", nargs="*", choices=STAGES, metavar="STAGE", help="stages to run")
     parser.add_argument(
-        "--only", nargs="*", help="diy provider ceiling memory profile chunks (chunks: opt-in)"
-    )
-    parser.add_argument(
-        "--profile",
-        action="store_true",
-        help="also profile the provider (pyinstrument) on the ceiling's N",
+        "--profile", action="store_true", help="also profile a provider run (pyinstrument)"
     )
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")

@@ -37,7 +37,7 @@ with DAG(
         "s3_bucket": Param(BUCKET, type="string", description="Lake bucket"),
         "s3_prefix": Param(PREFIX, type="string", description="Lake prefix in the bucket"),
         "events_prefix": Param(EVENTS_PREFIX, type="string", description="Event files prefix"),
-        "chunk_size": Param(500, type="integer", minimum=1, description="Ids per landing task"),
+        "chunk_size": Param(2000, type="integer", minimum=1, description="Ids per landing task"),
     },
     tags=["qode", "ingestion"],
     doc_md=__doc__,
