@@ -552,6 +552,8 @@ def describe_body(raw: bytes) -> str:
 #: own parser and every recursive reader after it fail somewhere near a thousand.
 MAX_JSON_DEPTH = 64
 _LARGEST_DOUBLE = sys.float_info.max
+_INFINITY = math.inf
+_CONTAINERS = (dict, list)
 # Only a ``\uD800``-``\uDFFF`` escape can put a surrogate into a str decoded from UTF-8 bytes.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -613,19 +615,71 @@ def _check_text(text: str) -> None:
         ) from None
 
 
-def loads_strict(raw: bytes) -> Any:
-    """Parse ``raw`` as strict JSON; :class:`StrictJSONError` (a ``ValueError``) otherwise.
+class _NotFast(Exception):
+    """The fast path cannot vouch for a body: the strict path decides (and words any error)."""
 
-    Refused, beyond what ``json.loads`` refuses: bytes that are not UTF-8 (UTF-16 and BOMs
-    included), ``NaN``/``Infinity``, duplicate object keys, numbers beyond a 64-bit float,
-    strings with lone surrogates and nesting deeper than :data:`MAX_JSON_DEPTH`.
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value == _INFINITY or value == -_INFINITY:
+        raise _NotFast
+    return value
+
+
+def _double_int(text: str) -> int:
+    # Fewer than 309 characters: at most 308 digits, below the largest double (1.8e308).
+    if len(text) < 309:
+        return int(text)
+    raise _NotFast
+
+
+def _depth_fits(data: Any) -> bool:
+    """Whether no array or object lies deeper than :data:`MAX_JSON_DEPTH`, level by level.
+
+    Only containers are followed, each level with one comprehension, so a body costs one quick
+    pass over its values instead of :func:`_check_values`'s stack of every value.
     """
+    level = [data] if type(data) in _CONTAINERS else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            return False
+        deeper: list[Any] = []
+        for container in level:
+            values = container.values() if type(container) is dict else container
+            deeper += [v for v in values if type(v) in _CONTAINERS]
+        level = deeper
+    return True
+
+
+def _loads_fast(raw: bytes, text: str) -> Any:
+    """``text`` parsed when a cheap test proves the strict checks would pass, else ``_NotFast``.
+
+    Numbers are range-checked as they are parsed, lone surrogates are impossible without a
+    ``\\uD8..``-``\\uDF..`` escape, and depth is one container-only pass; duplicate keys use
+    the same hook as the strict path. Whatever is returned equals what :func:`loads_strict`'s
+    strict path returns; every refusal goes to that path, so error messages stay its own.
+    """
+    if b"\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None:
+        raise _NotFast
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise StrictJSONError(
-            f"not UTF-8: byte 0x{raw[exc.start]:02x} at position {exc.start}"
-        ) from None
+        data = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_unique_keys,
+            parse_float=_finite_float,
+            parse_int=_double_int,
+        )
+    except (ValueError, RecursionError, _NotFast):
+        raise _NotFast from None
+    if not _depth_fits(data):
+        raise _NotFast
+    return data
+
+
+def _loads_checked(raw: bytes, text: str) -> Any:
+    """The strict path: parse with every check, then walk the values; words every refusal."""
     try:
         data = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
     except RecursionError:
@@ -636,6 +690,27 @@ def loads_strict(raw: bytes) -> Any:
         raise StrictJSONError(str(exc)) from None
     _check_values(data, check_strings=_SURROGATE_ESCAPE.search(raw) is not None)
     return data
+
+
+def loads_strict(raw: bytes) -> Any:
+    """Parse ``raw`` as strict JSON; :class:`StrictJSONError` (a ``ValueError``) otherwise.
+
+    Refused, beyond what ``json.loads`` refuses: bytes that are not UTF-8 (UTF-16 and BOMs
+    included), ``NaN``/``Infinity``, duplicate object keys, numbers beyond a 64-bit float,
+    strings with lone surrogates and nesting deeper than :data:`MAX_JSON_DEPTH`. The fast path
+    (:func:`_loads_fast`) takes the common body; whatever it cannot vouch for goes through the
+    strict path (:func:`_loads_checked`), which alone words the errors.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StrictJSONError(
+            f"not UTF-8: byte 0x{raw[exc.start]:02x} at position {exc.start}"
+        ) from None
+    try:
+        return _loads_fast(raw, text)
+    except _NotFast:
+        return _loads_checked(raw, text)
 
 
 def parse_interview(raw: bytes, interview_id: str | None = None) -> Interview:
