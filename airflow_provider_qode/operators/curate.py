@@ -1,0 +1,100 @@
+"""Operator that rebuilds the curated Parquet tables of the date partitions a run changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowSkipException
+
+from airflow_provider_qode.exceptions import QodeConfigError
+
+
+def touched_dts(summaries: Sequence[dict[str, Any] | None] | None) -> list[str]:
+    """The ``dt`` partitions named by chunk summaries' ``touched_dts``, sorted, each once.
+
+    Reads by index: a mapped task's lazy XCom sequence, iterated, probes one offset past its end
+    (which Airflow logs as an error). Chunks that pushed nothing (``None``) are passed over.
+    """
+    if not summaries:
+        return []
+    found: set[str] = set()
+    for i in range(len(summaries)):
+        summary = summaries[i]
+        if summary:
+            found.update(summary.get("touched_dts") or ())
+    return sorted(found)
+
+
+def _checked_dts(dts: Iterable[object]) -> set[str]:
+    """``YYYY-MM-DD`` dates only: a dt becomes part of an S3 key, so anything else is refused."""
+    checked = set()
+    for dt in dts:
+        try:
+            valid = isinstance(dt, str) and date.fromisoformat(dt).isoformat() == dt
+        except ValueError:
+            valid = False
+        if not valid:
+            raise QodeConfigError(f"dts must be YYYY-MM-DD dates, got {dt!r:.100}")
+        checked.add(str(dt))
+    return checked
+
+
+class QodeCurateOperator(BaseOperator):
+    """Rebuild the curated tables (``curated/<table>/dt=<date>/``) of the partitions given.
+
+    The partitions are the union of ``dts`` and the ``touched_dts`` of ``summaries`` (the
+    landing chunks' XComs): only partitions whose published interviews changed are rebuilt,
+    each from its raw partition in full, so the result never depends on what ran before. With
+    nothing to rebuild the task is skipped. The XCom is the curator's small summary.
+
+    :param s3_bucket: lake bucket (templated).
+    :param s3_prefix: lake prefix inside the bucket (templated).
+    :param summaries: landing chunk summaries (templated; e.g. ``land_chunk.output``).
+    :param dts: extra ``YYYY-MM-DD`` partitions to rebuild (templated; backfills).
+    :param aws_conn_id: the Amazon connection for S3.
+    """
+
+    template_fields: Sequence[str] = ("s3_bucket", "s3_prefix", "summaries", "dts", "aws_conn_id")
+    ui_color = "#d6eaf8"
+
+    def __init__(
+        self,
+        *,
+        s3_bucket: str,
+        s3_prefix: str = "",
+        summaries: Sequence[dict[str, Any] | None] | None = None,
+        dts: Sequence[str] | None = None,
+        aws_conn_id: str | None = "aws_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.s3_bucket = s3_bucket
+        self.s3_prefix = s3_prefix
+        self.summaries = summaries
+        self.dts = dts
+        self.aws_conn_id = aws_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if not self.s3_bucket:
+            raise QodeConfigError("s3_bucket is required")
+        dts = list(self.dts or []) if not isinstance(self.dts, str) else [self.dts]
+        wanted = sorted(_checked_dts([*touched_dts(self.summaries), *dts]))
+        if not wanted:
+            raise AirflowSkipException("no published interview changed: nothing to curate")
+        # pyarrow is imported when a rebuild runs, not with the DAG file.
+        from airflow_provider_qode.lake.curated import Curator
+
+        curator = Curator.from_conn_id(self.aws_conn_id, self.s3_bucket, self.s3_prefix)
+        self.log.info(
+            "Rebuilding the curated tables of %d partition(s) in s3://%s/%s: %s",
+            len(wanted),
+            self.s3_bucket,
+            self.s3_prefix,
+            ", ".join(wanted),
+        )
+        result: dict[str, Any] = curator.rebuild_many(wanted).to_xcom()
+        self.log.info("Curated: %s", result)
+        return result
