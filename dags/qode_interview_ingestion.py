@@ -65,7 +65,7 @@ with DAG(
         task_id="curate",
         s3_bucket="{{ params.s3_bucket }}",
         s3_prefix="{{ params.s3_prefix }}",
-        summaries=landed.output,
+        summaries=landed.output,  # type: ignore[arg-type]
     )
 
     # none_failed: an empty day (no chunks, the mapped task skipped) still gets its summary,
