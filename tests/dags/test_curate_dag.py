@@ -229,3 +229,15 @@ def test_two_concurrent_landings_on_overlapping_ids_leave_every_partition_exact(
         assert result["tasks"]["curate"] in ("success", "skipped"), result
     by_dt = assert_curated_exact(s3_client, s3_bucket, replay)
     assert set().union(*by_dt.values()) == set(ids)
+
+
+def test_curate_runs_between_the_landing_chunks_and_the_summary(airflow_db):
+    """As docs/lake.md says: after every chunk, all_success; summarize after it, none_failed,
+    so a failed curate withholds the run's Asset event and a skipped one does not."""
+    dag = _load("qode_interview_ingestion").dag
+    curate, summarize = dag.get_task("curate"), dag.get_task("summarize")
+    assert curate.upstream_task_ids == {"land_chunk"}
+    assert curate.trigger_rule == "all_success"
+    assert summarize.upstream_task_ids == {"land_chunk", "curate"}
+    assert summarize.trigger_rule == "none_failed"
+    assert curate.template_fields == ("s3_bucket", "s3_prefix", "summaries", "dts", "aws_conn_id")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import pyarrow.parquet as pq
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,3 +45,32 @@ def test_demo_lands_the_day_and_says_where_everything_is(tmp_path: Path) -> None
     assert all(len(i) > 40 for i, _ in quarantined)
     copies = list((tmp_path / "demo" / "lake").rglob("interview.json"))
     assert len(copies) >= 16 * 0.5
+    assert out.rstrip().splitlines()[-1].startswith("make demo took")
+
+    # It ends with the DuckDB query over the curated tables: its rows equal what pyarrow reads
+    # from the copied curated files, and count every published interview once.
+    query = out[out.index("DuckDB over the curated tables") :]
+    line = r"^  (?P<role>\S+)\s+(?P<n>\d+)\s+(?P<mean>\d+\.\d\d)?$"
+    shown = {
+        m["role"]: (int(m["n"]), m["mean"] and float(m["mean"]))
+        for m in re.finditer(line, query, re.M)
+    }
+    lake = tmp_path / "demo" / "lake" / "qode"
+    files = sorted((lake / "curated" / "interviews").rglob("*.parquet"))
+    rows = [
+        r for f in files for r in pq.ParquetFile(f).read(["role", "aggregated_score"]).to_pylist()
+    ]
+    expected: dict[str, list[float]] = {}
+    for row in rows:
+        scores = expected.setdefault(row["role"], [])
+        if row["aggregated_score"] is not None:
+            scores.append(row["aggregated_score"])
+    assert set(shown) == set(expected) and shown
+    for role, (count, mean) in shown.items():
+        assert count == sum(r["role"] == role for r in rows)
+        scores = expected[role]
+        assert (mean is None) == (not scores)
+        if scores:
+            assert abs(mean - sum(scores) / len(scores)) <= 0.005 + 1e-9, role
+    published = list((lake / "interviews").rglob("interview.json"))
+    assert len(rows) == len(published) > 0
