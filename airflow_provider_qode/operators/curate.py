@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_qode.exceptions import QodeConfigError
+from airflow_provider_qode.lake.layout import check_dt
 
 
 def touched_dts(summaries: Sequence[dict[str, Any] | None] | None) -> list[str]:
@@ -33,12 +33,9 @@ def _checked_dts(dts: Iterable[object]) -> set[str]:
     checked = set()
     for dt in dts:
         try:
-            valid = isinstance(dt, str) and date.fromisoformat(dt).isoformat() == dt
-        except ValueError:
-            valid = False
-        if not valid:
-            raise QodeConfigError(f"dts must be YYYY-MM-DD dates, got {dt!r:.100}")
-        checked.add(str(dt))
+            checked.add(check_dt(dt))  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise QodeConfigError(f"dts: {exc}") from None
     return checked
 
 

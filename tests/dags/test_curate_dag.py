@@ -66,7 +66,7 @@ def _conf(bucket: str, ids: list[str]) -> dict[str, Any]:
     return {"interview_ids": ids, "s3_bucket": bucket, "s3_prefix": PREFIX, "chunk_size": 5}
 
 
-def _ti(run, task_id: str):  # noqa: ANN202
+def _ti(run, task_id: str):
     [ti] = [ti for ti in run.get_task_instances() if ti.task_id == task_id]
     return ti
 
@@ -164,7 +164,9 @@ def test_curated_partitions_stay_exact_across_rerun_move_and_quarantine_exit(
     land = [ti for ti in third.get_task_instances() if ti.task_id == "land_chunk"]
     reported = set()
     for ti in land:
-        reported.update(ti.xcom_pull(task_ids="land_chunk", map_indexes=ti.map_index)["touched_dts"])
+        reported.update(
+            ti.xcom_pull(task_ids="land_chunk", map_indexes=ti.map_index)["touched_dts"]
+        )
     assert reported == touched
     curated = _ti(third, "curate").xcom_pull(task_ids="curate")
     assert curated["partitions"] == len(touched) and curated["changed"] == sorted(touched)
@@ -184,7 +186,7 @@ print(json.dumps({"state": str(run.state), "tasks": states}))
 """
 
 
-def _start_landing(tmp_path: Path, name: str, logical: datetime, conf: dict[str, Any]):  # noqa: ANN202
+def _start_landing(tmp_path: Path, name: str, logical: datetime, conf: dict[str, Any]):
     """A DAG run in a process of its own, with its own copy of the migrated metadata DB."""
     home = tmp_path / name
     home.mkdir()
@@ -241,3 +243,26 @@ def test_curate_runs_between_the_landing_chunks_and_the_summary(airflow_db):
     assert summarize.upstream_task_ids == {"land_chunk", "curate"}
     assert summarize.trigger_rule == "none_failed"
     assert curate.template_fields == ("s3_bucket", "s3_prefix", "summaries", "dts", "aws_conn_id")
+
+
+def test_operator_takes_dts_refuses_non_dates_and_skips_with_nothing_to_do(
+    airflow_db, aws_conn_env, s3_client, s3_bucket
+):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from airflow_provider_qode.exceptions import QodeConfigError
+    from airflow_provider_qode.operators.curate import QodeCurateOperator
+
+    def operator(**kwargs: Any) -> QodeCurateOperator:
+        return QodeCurateOperator(task_id="c", s3_bucket=s3_bucket, s3_prefix=PREFIX, **kwargs)
+
+    nothing = [None, {"touched_dts": []}, {"published": 3}]  # failed, unchanged, older chunks
+    with pytest.raises(AirflowSkipException):
+        operator(summaries=nothing).execute({})  # type: ignore[arg-type]
+    for bad in ("2025-13-01", "../x", "2025-1-1"):
+        with pytest.raises(QodeConfigError, match="dts"):
+            operator(dts=[bad]).execute({})  # type: ignore[arg-type]
+    # A backfill of a date with no raw data: rebuilt (to nothing), reported, no file written.
+    result = operator(dts=["2025-11-20"], summaries=nothing).execute({})  # type: ignore[arg-type]
+    assert result["partitions"] == 1 and result["changed"] == [] and result["written"] == 0
+    assert _curated(s3_client, s3_bucket) == {}
