@@ -148,11 +148,14 @@ def _show_reports(keys: list[str], copy: Path) -> None:
         print(f"    {local.as_uri() if key.endswith('.html') else local}")
 
 
-#: The demo's closing query: interviews and mean aggregated score per role partition.
+#: The demo's closing query: interviews and mean aggregated score per role partition, shown by
+#: its title (one title per partition: the role encoding is injective).
 ROLE_QUERY = f"""
-SELECT role, count(*) AS interviews, round(avg(aggregated_score), 2) AS mean_score
+SELECT any_value(coalesce(nullif(trim(mapped_role_title), ''), nullif(trim(role_title), ''),
+                          '(no title)')) AS role_title,
+       count(*) AS interviews, round(avg(aggregated_score), 2) AS mean_score
 FROM read_parquet('s3://{BUCKET}/{PREFIX}/curated/interviews/dt=*/*.parquet')
-GROUP BY role ORDER BY role
+GROUP BY role ORDER BY role_title
 """.strip()
 
 
@@ -182,8 +185,8 @@ def _show_query(endpoint: str) -> None:
     """The closing DuckDB query over the curated interviews table, as a small table."""
     rows = duckdb_over_s3(endpoint).execute(ROLE_QUERY).fetchall()
     print(f"\nDuckDB over the curated tables (httpfs, {endpoint}):\n{ROLE_QUERY}\n")
-    width = max([len("role"), *(len(r[0]) for r in rows)])
-    print(f"  {'role':<{width}}  interviews  mean_score")
+    width = max([len("role_title"), *(len(r[0]) for r in rows)])
+    print(f"  {'role_title':<{width}}  interviews  mean_score")
     for role, count, mean in rows:
         shown = "" if mean is None else f"{mean:.2f}"
         print(f"  {role:<{width}}  {count:>10}  {shown:>10}")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_qode.exceptions import QodeConfigError
-from airflow_provider_qode.lake.layout import check_dt
+from airflow_provider_qode.lake.layout import LakeLayout, check_dt
+from airflow_provider_qode.lineage import s3_prefix_name
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 
 def touched_dts(summaries: Sequence[dict[str, Any] | None] | None) -> list[str]:
@@ -56,6 +60,8 @@ class QodeCurateOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("s3_bucket", "s3_prefix", "summaries", "dts", "aws_conn_id")
     ui_color = "#d6eaf8"
+    #: Rows per table after the last execute, for :meth:`get_openlineage_facets_on_complete`.
+    _rows: dict[str, int] | None = None
 
     def __init__(
         self,
@@ -93,5 +99,44 @@ class QodeCurateOperator(BaseOperator):
             ", ".join(wanted),
         )
         result: dict[str, Any] = curator.rebuild_many(wanted).to_xcom()
+        self._rows = dict(result["rows"])
         self.log.info("Curated: %s", result)
         return result
+
+    def _lineage(self, rows: dict[str, int] | None) -> OperatorLineage:
+        """The raw ``interviews/`` prefix in, one dataset per curated table out."""
+        from airflow.providers.common.compat.openlineage.facet import (
+            InputDataset,
+            OutputDataset,
+            OutputStatisticsOutputDatasetFacet,
+        )
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from airflow_provider_qode.lake.curated.schemas import TABLES
+
+        layout = LakeLayout(self.s3_prefix)
+        namespace = f"s3://{self.s3_bucket}"
+        outputs = []
+        for table in TABLES:
+            facets: dict[str, Any] = {}
+            if rows is not None:
+                facets["outputStatistics"] = OutputStatisticsOutputDatasetFacet(
+                    rowCount=rows.get(table, 0)
+                )
+            name = s3_prefix_name(layout.curated_prefix(table))
+            outputs.append(OutputDataset(namespace=namespace, name=name, outputFacets=facets))
+        source = InputDataset(namespace=namespace, name=s3_prefix_name(layout.interviews_prefix))
+        return OperatorLineage(inputs=[source], outputs=outputs)
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        """The datasets this run reads and writes, from the rendered bucket and prefix."""
+        return self._lineage(None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """As on start, with the rows each table holds in the partitions rebuilt; nothing when
+        the task was skipped or stopped before a rebuild."""
+        if self._rows is None:
+            from airflow.providers.openlineage.extractors import OperatorLineage
+
+            return OperatorLineage()
+        return self._lineage(self._rows)

@@ -266,3 +266,34 @@ def test_operator_takes_dts_refuses_non_dates_and_skips_with_nothing_to_do(
     result = operator(dts=["2025-11-20"], summaries=nothing).execute({})  # type: ignore[arg-type]
     assert result["partitions"] == 1 and result["changed"] == [] and result["written"] == 0
     assert _curated(s3_client, s3_bucket) == {}
+
+
+def test_lineage_names_the_raw_prefix_in_and_each_curated_table_out(
+    airflow_db, replay, aws_conn_env, s3_client, s3_bucket
+):
+    from airflow.providers.openlineage.extractors.base import DefaultExtractor
+
+    from airflow_provider_qode.operators.curate import QodeCurateOperator
+
+    dag = _load("qode_interview_ingestion").dag
+    ids = DATASET.ids[:3]
+    assert dag.test(logical_date=datetime.now(UTC), run_conf=_conf(s3_bucket, ids)).state == (
+        "success"
+    )
+    dts = sorted({_dt(replay, i) for i in ids})
+    operator = QodeCurateOperator(task_id="c", s3_bucket=s3_bucket, s3_prefix=PREFIX, dts=dts)
+    skipped = DefaultExtractor(operator).extract_on_complete(None)
+    assert skipped is not None and (skipped.inputs, skipped.outputs) == ([], [])
+    result = operator.execute({})  # type: ignore[arg-type]
+    lineage = DefaultExtractor(operator).extract_on_complete(None)
+    assert lineage is not None
+    namespace = f"s3://{s3_bucket}"
+    assert [(i.namespace, i.name) for i in lineage.inputs] == [(namespace, f"{PREFIX}/interviews")]
+    assert [(o.namespace, o.name) for o in lineage.outputs] == [
+        (namespace, f"{PREFIX}/curated/{table}") for table in TABLES
+    ]
+    rows = {
+        o.name.rsplit("/", 1)[1]: o.outputFacets["outputStatistics"].rowCount
+        for o in lineage.outputs
+    }
+    assert rows == result["rows"] and rows["interviews"] == len(ids)

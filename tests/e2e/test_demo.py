@@ -50,27 +50,31 @@ def test_demo_lands_the_day_and_says_where_everything_is(tmp_path: Path) -> None
     # It ends with the DuckDB query over the curated tables: its rows equal what pyarrow reads
     # from the copied curated files, and count every published interview once.
     query = out[out.index("DuckDB over the curated tables") :]
-    line = r"^  (?P<role>\S+)\s+(?P<n>\d+)\s+(?P<mean>\d+\.\d\d)?$"
+    line = r"^  (?P<title>\S.*?)\s+(?P<n>\d+)\s+(?P<mean>\d+\.\d\d)?$"
     shown = {
-        m["role"]: (int(m["n"]), m["mean"] and float(m["mean"]))
+        m["title"]: (int(m["n"]), m["mean"] and float(m["mean"]))
         for m in re.finditer(line, query, re.M)
     }
     lake = tmp_path / "demo" / "lake" / "qode"
     files = sorted((lake / "curated" / "interviews").rglob("*.parquet"))
-    rows = [
-        r for f in files for r in pq.ParquetFile(f).read(["role", "aggregated_score"]).to_pylist()
-    ]
-    expected: dict[str, list[float]] = {}
+    columns = ["role", "mapped_role_title", "role_title", "aggregated_score"]
+    rows = [r for f in files for r in pq.ParquetFile(f).read(columns).to_pylist()]
+    by_role: dict[str, list[dict]] = {}
     for row in rows:
-        scores = expected.setdefault(row["role"], [])
-        if row["aggregated_score"] is not None:
-            scores.append(row["aggregated_score"])
+        by_role.setdefault(row["role"], []).append(row)
+    expected = {}
+    for group in by_role.values():
+        first = group[0]
+        titles = [(t or "").strip() for t in (first["mapped_role_title"], first["role_title"])]
+        scores = [r["aggregated_score"] for r in group if r["aggregated_score"] is not None]
+        mean = sum(scores) / len(scores) if scores else None
+        expected[next((t for t in titles if t), "(no title)")] = (len(group), mean)
     assert set(shown) == set(expected) and shown
-    for role, (count, mean) in shown.items():
-        assert count == sum(r["role"] == role for r in rows)
-        scores = expected[role]
-        assert (mean is None) == (not scores)
-        if scores:
-            assert abs(mean - sum(scores) / len(scores)) <= 0.005 + 1e-9, role
+    for title, (count, mean) in shown.items():
+        assert count == expected[title][0], title
+        want = expected[title][1]
+        assert (mean is None) == (want is None), title
+        if want is not None:
+            assert abs(mean - want) <= 0.005 + 1e-9, title
     published = list((lake / "interviews").rglob("interview.json"))
     assert len(rows) == len(published) > 0
