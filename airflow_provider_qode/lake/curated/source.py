@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +24,14 @@ from airflow_provider_qode.lake.records import PUBLISHED
 from airflow_provider_qode.lake.store import ObjectStore
 from airflow_provider_qode.models import parse_interview
 
-__all__ = ["DEFAULT_READ_THREADS", "ListedObject", "PartitionReader", "list_objects"]
+__all__ = [
+    "DEFAULT_READ_THREADS",
+    "ListedObject",
+    "PartitionReader",
+    "dts_of_keys",
+    "list_objects",
+    "list_partitions",
+]
 
 #: Concurrent GETs while reading a partition (each waits on the store, not the CPU).
 DEFAULT_READ_THREADS = 16
@@ -54,6 +61,16 @@ def list_partitions(store: ObjectStore, prefix: str) -> set[str]:
             name = common["Prefix"][len(prefix) :].rstrip("/")
             if name.startswith("dt="):
                 found.add(name[3:])
+    return found
+
+
+def dts_of_keys(layout: LakeLayout, keys: Iterable[str]) -> set[str]:
+    """The ``dt`` partitions of the published-interview keys among ``keys`` (others ignored)."""
+    base = layout.interviews_prefix
+    found = set()
+    for key in keys:
+        if key.startswith(base) and key[len(base) :].startswith("dt="):
+            found.add(key[len(base) + 3 :].split("/", 1)[0])
     return found
 
 
