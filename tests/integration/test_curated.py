@@ -62,6 +62,26 @@ def land(s3_client, bucket: str, ids: list[str], run_id: str = "run-1", chunk: s
         return ingest_chunk(hook, writer, ids)
 
 
+def duckdb_s3(endpoint: str) -> Any:
+    """DuckDB with httpfs loaded from its wheel (never INSTALL: no internet) on ``endpoint``."""
+    import duckdb
+    import duckdb_extension_httpfs
+
+    path = (
+        Path(duckdb_extension_httpfs.__file__).parent
+        / "extensions"
+        / f"v{duckdb.__version__}"
+        / "httpfs.duckdb_extension"
+    )
+    con = duckdb.connect()
+    con.execute(f"LOAD '{path}'")
+    con.execute(
+        "CREATE SECRET moto (TYPE s3, KEY_ID 'testing', SECRET 'testing', REGION 'us-east-1', "
+        f"ENDPOINT '{urlsplit(endpoint).netloc}', URL_STYLE 'path', USE_SSL false)"
+    )
+    return con
+
+
 def curated_files(s3_client, bucket: str) -> dict[str, bytes]:
     pages = s3_client.get_paginator("list_objects_v2").paginate(
         Bucket=bucket, Prefix=f"{PREFIX}/curated/"
@@ -123,6 +143,25 @@ def test_rebuild_writes_typed_tables_readable_by_pyarrow_s3(
         f"{s3_bucket}/{PREFIX}/curated/criteria/", filesystem=fs, partitioning=HIVE_DT
     )
     assert criteria.num_rows == result.rows["criteria"] > 0
+
+    # DuckDB with httpfs (from its wheel, offline) reads the same tables over S3.
+    con = duckdb_s3(s3_endpoint)
+    got = con.execute(
+        "SELECT role, count(*), avg(aggregated_score), min(dt) FROM read_parquet("
+        f"'s3://{s3_bucket}/{PREFIX}/curated/interviews/*/*.parquet', hive_partitioning=true) "
+        "GROUP BY role ORDER BY role"
+    ).fetchall()
+    by_role: dict[str, list[float]] = {}
+    for row in rows.values():
+        by_role.setdefault(row["role"], []).append(row["aggregated_score"])
+    assert [(r, n) for r, n, _, _ in got] == [(r, len(v)) for r, v in sorted(by_role.items())]
+    for role, _, mean, _ in got:
+        scores = [x for x in by_role[role] if x is not None]  # avg() skips NULL, as here
+        assert mean == (pytest.approx(sum(scores) / len(scores)) if scores else None)
+    (n_criteria,) = con.execute(
+        f"SELECT count(*) FROM read_parquet('s3://{s3_bucket}/{PREFIX}/curated/criteria/*/*.parquet')"
+    ).fetchone()
+    assert n_criteria == result.rows["criteria"]
 
     # A rerun changes nothing: same bytes, no write.
     before = curated_files(s3_client, s3_bucket)
@@ -406,3 +445,30 @@ def boto3_client_at(endpoint: str) -> Any:
     import boto3
 
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def test_cli_rebuilds_every_partition_and_prints_one_line_each(
+    s3_client, s3_bucket, s3_endpoint, capsys
+):
+    from airflow_provider_qode.cli import main
+
+    publish(s3_client, s3_bucket, {"a": body("a"), "b": body("b", D2), "c": body("c", D2)})
+    args = ["curate", "--bucket", s3_bucket, "--prefix", PREFIX, "--endpoint-url", s3_endpoint]
+    assert main([*args, "--region", "us-east-1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"dt={D1} changed interviews=1 criteria=")
+    assert lines[1].startswith(f"dt={D2} changed interviews=2 criteria=")
+    assert lines[2].startswith("total: 2 partitions, 2 changed, 0 failed; rows interviews=3")
+    assert_exact(s3_client, s3_bucket)
+
+    assert main([*args, "--dt", D2]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith(f"dt={D2} unchanged interviews=2")
+    assert main([*args, "--dt", "2025-13-01"]) == 2
+    assert "not a real date" in capsys.readouterr().err
+
+    # A published copy that cannot be read fails its partition by name; the others are rebuilt.
+    key = LAYOUT.interview_key(LAYOUT.interview_base("a", D1, "frontend-developer"))
+    s3_client.put_object(Bucket=s3_bucket, Key=key, Body=b"<html>502</html>")
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert f"dt={D1} FAILED" in out and key in out and f"dt={D2} unchanged" in out
