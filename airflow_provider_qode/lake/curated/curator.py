@@ -279,9 +279,13 @@ class Curator:
         written: list[str] = []
         deleted: list[str] = []
         try:
+            built: tuple[Any, dict[str, bytes], dict[str, int]] | None = None
             for round_ in range(1, MAX_REBUILD_ROUNDS + 1):
                 current = self._current(dt)
-                desired, counts = build_files(self.reader.read(dt))
+                snapshot = self.reader.read(dt)
+                if built is None or built[0] != snapshot.fingerprint:
+                    built = (snapshot.fingerprint, *build_files(snapshot.interviews))
+                _, desired, counts = built
                 if all(_body(current[t]) == desired.get(t) for t in TABLES):
                     return PartitionResult(
                         dt,
