@@ -20,6 +20,7 @@ files still end exact (they may flip once more meanwhile).
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
@@ -38,6 +39,7 @@ from airflow_provider_qode.lake.curated.schemas import TABLES
 from airflow_provider_qode.lake.curated.source import (
     DEFAULT_READ_THREADS,
     PartitionReader,
+    dts_of_keys,
     list_partitions,
 )
 from airflow_provider_qode.lake.layout import LakeLayout, check_dt
@@ -72,6 +74,16 @@ def build_files(interviews: Iterable[RawInterview]) -> tuple[dict[str, bytes], d
     if not count:
         return {}, counts
     return {table: parquet_bytes(to_table(table, rows[table])) for table in TABLES}, counts
+
+
+def _valid_dts(found: Iterable[str]) -> list[str]:
+    valid = set()
+    for dt in found:
+        try:
+            valid.add(check_dt(dt))
+        except ValueError:
+            log.warning("skipping %r: not a dt partition", dt)
+    return sorted(valid)
 
 
 def _body(found: tuple[bytes, str] | None) -> bytes | None:
@@ -204,13 +216,27 @@ class Curator:
         found = list_partitions(self.store, self.layout.interviews_prefix)
         for table in TABLES:
             found |= list_partitions(self.store, self.layout.curated_prefix(table))
-        valid = set()
-        for dt in found:
+        return _valid_dts(found)
+
+    def touched_dts(self, manifest_keys: Iterable[str]) -> list[str]:
+        """The partitions that landings changed, from their manifests (``_manifests/...json``).
+
+        Every interview key a manifest lists as written, unchanged or deleted counts: a move
+        touches its old and its new date, a quarantine exit the date it is published in.
+        A manifest that is missing or unreadable is a :class:`CurateError` naming it.
+        """
+        found: set[str] = set()
+        for key in manifest_keys:
+            got = self.store.get(key)
             try:
-                valid.add(check_dt(dt))
-            except ValueError:
-                log.warning("skipping %r: not a dt partition", dt)
-        return sorted(valid)
+                doc: Any = json.loads(got[0]) if got is not None else None
+                keys = [o["key"] for o in doc["objects"]] + list(doc.get("deleted") or [])
+            except (TypeError, KeyError, ValueError) as exc:
+                raise CurateError(
+                    f"manifest s3://{self.bucket}/{key} is missing or unreadable: {exc!r}"
+                ) from None
+            found |= dts_of_keys(self.layout, keys)
+        return _valid_dts(found)
 
     def _current(self, dt: str) -> dict[str, tuple[bytes, str] | None]:
         return {t: self.store.get(self.layout.curated_key(t, dt)) for t in TABLES}
@@ -253,9 +279,13 @@ class Curator:
         written: list[str] = []
         deleted: list[str] = []
         try:
+            built: tuple[Any, dict[str, bytes], dict[str, int]] | None = None
             for round_ in range(1, MAX_REBUILD_ROUNDS + 1):
                 current = self._current(dt)
-                desired, counts = build_files(self.reader.read(dt))
+                snapshot = self.reader.read(dt)
+                if built is None or built[0] != snapshot.fingerprint:
+                    built = (snapshot.fingerprint, *build_files(snapshot.interviews))
+                _, desired, counts = built
                 if all(_body(current[t]) == desired.get(t) for t in TABLES):
                     return PartitionResult(
                         dt,
