@@ -158,7 +158,8 @@ def stage(
     ):
         log(f"  curate_{name} ...")
         with moto_server() as endpoint:
-            results[name] = run_child("bench.curate", args, connection_env(base_url, endpoint))
+            env = connection_env(base_url, endpoint)
+            results[name] = run_child("bench.curate", args, env, timeout=3600)
     part, land = results["partition"], results["chunk"]
     log(
         f"    rebuild of {part['n']} interviews: {part['seconds']} s, "
