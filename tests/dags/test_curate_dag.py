@@ -105,7 +105,7 @@ def assert_curated_exact(s3_client, bucket: str, folder: Path) -> dict[str, set[
     dts = curator.all_dts()
     assert set(by_dt) <= set(dts)
     for dt in dts:
-        desired, _ = build_files(curator.reader.read(dt))
+        desired, _ = build_files(curator.reader.read(dt).interviews)
         for table in TABLES:
             found = store.get(layout.curated_key(table, dt))
             assert (found[0] if found else None) == desired.get(table), (table, dt)
