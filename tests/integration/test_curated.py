@@ -48,8 +48,8 @@ def replay(tmp_path: Path, sandbox_factory, monkeypatch: pytest.MonkeyPatch) -> 
     return tmp_path
 
 
-def land(s3_client, bucket: str, ids: list[str], run_id: str = "run-1", chunk: str = "chunk-0"):
-    writer = LakeWriter(
+def lake_writer(s3_client, bucket: str, run_id: str, chunk: str = "c0") -> LakeWriter:
+    return LakeWriter(
         s3_client,
         bucket,
         PREFIX,
@@ -58,8 +58,11 @@ def land(s3_client, bucket: str, ids: list[str], run_id: str = "run-1", chunk: s
         chunk=chunk,
         run_date="2025-11-30",
     )
+
+
+def land(s3_client, bucket: str, ids: list[str], run_id: str = "run-1"):
     with QodeHook("qode_default") as hook:
-        return ingest_chunk(hook, writer, ids)
+        return ingest_chunk(hook, lake_writer(s3_client, bucket, run_id), ids)
 
 
 def duckdb_s3(endpoint: str) -> Any:
@@ -187,15 +190,7 @@ def publish(
     s3_client, bucket: str, bodies: dict[str, bytes], run_id: str = "run", chunk: str = "c0"
 ) -> tuple[list[PublishResult], str]:
     """Land ``bodies`` as one chunk with the real writer; (results, manifest key)."""
-    writer = LakeWriter(
-        s3_client,
-        bucket,
-        PREFIX,
-        dag_id="test",
-        run_id=run_id,
-        chunk=chunk,
-        run_date="2025-11-30",
-    )
+    writer = lake_writer(s3_client, bucket, run_id, chunk)
     models = {i: parse_interview(b) for i, b in bodies.items()}
     writer.begin(models.items())
     results = [writer.publish(i, b, models[i]) for i, b in bodies.items()]
@@ -203,15 +198,7 @@ def publish(
 
 
 def quarantine(s3_client, bucket: str, interview_id: str, raw: bytes, run_id: str) -> str:
-    writer = LakeWriter(
-        s3_client,
-        bucket,
-        PREFIX,
-        dag_id="test",
-        run_id=run_id,
-        chunk="c0",
-        run_date="2025-11-30",
-    )
+    writer = lake_writer(s3_client, bucket, run_id)
     writer.begin([])
     writer.quarantine(interview_id, raw, ["QR-SCORE-01"], ["QR-SCORE-01: out of range"])
     return writer.write_manifest()
@@ -371,9 +358,8 @@ def test_a_lost_race_is_read_again_and_rebuilt(s3_client, s3_bucket, conditional
 
 
 def boto3_client(s3_client) -> Any:
-    import boto3
-
-    return boto3.client("s3", endpoint_url=s3_client.meta.endpoint_url, region_name="us-east-1")
+    """A second client on the same endpoint (another process's view of the store)."""
+    return boto3_client_at(s3_client.meta.endpoint_url)
 
 
 def _dag(
