@@ -458,3 +458,16 @@ def test_cli_rebuilds_every_partition_and_prints_one_line_each(
     assert main(args) == 1
     out = capsys.readouterr().out
     assert f"dt={D1} FAILED" in out and key in out and f"dt={D2} unchanged" in out
+
+
+def test_from_conn_id_and_the_cli_use_the_airflow_connection(s3_client, s3_bucket, aws_conn_env):
+    from airflow_provider_qode.cli import main
+
+    publish(s3_client, s3_bucket, {"a": body("a")})
+    curator = Curator.from_conn_id(aws_conn_env, s3_bucket, PREFIX, encryption="AES256")
+    assert curator.rebuild(D1).changed
+    head = s3_client.head_object(Bucket=s3_bucket, Key=LAYOUT.curated_key("interviews", D1))
+    assert head["ServerSideEncryption"] == "AES256"  # the store's policy applies to Parquet too
+    args = ["curate", "--bucket", s3_bucket, "--prefix", PREFIX, "--aws-conn-id", aws_conn_env]
+    assert main(args) == 0
+    assert main([*args, "--encryption", "rot13"]) == 2
