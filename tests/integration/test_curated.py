@@ -21,7 +21,7 @@ import pytest
 
 from airflow_provider_qode.hooks.qode import QodeHook
 from airflow_provider_qode.ingest import ingest_chunk
-from airflow_provider_qode.lake.curated import TABLES, Curator
+from airflow_provider_qode.lake.curated import TABLES, CurateError, Curator
 from airflow_provider_qode.lake.curated.curator import build_files
 from airflow_provider_qode.lake.curated.schemas import DT
 from airflow_provider_qode.lake.layout import LakeLayout
@@ -298,6 +298,8 @@ def test_interview_leaving_quarantine_appears_once(s3_client, s3_bucket):
     bad = body("q", aggregated_score=140)
     manifest = quarantine(s3_client, s3_bucket, "q", bad, "r1")
     assert curator.touched_dts([manifest]) == []  # quarantine is no curated partition
+    with pytest.raises(CurateError, match=r"_manifests/nope\.json"):
+        curator.touched_dts([f"{PREFIX}/_manifests/nope.json"])
     assert curator.rebuild(D1).rows["interviews"] == 0
     assert curated_files(s3_client, s3_bucket) == {}
 
