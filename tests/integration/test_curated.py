@@ -21,7 +21,7 @@ import pytest
 
 from airflow_provider_qode.hooks.qode import QodeHook
 from airflow_provider_qode.ingest import ingest_chunk
-from airflow_provider_qode.lake.curated import TABLES, Curator
+from airflow_provider_qode.lake.curated import TABLES, CurateError, Curator
 from airflow_provider_qode.lake.curated.curator import build_files
 from airflow_provider_qode.lake.curated.schemas import DT
 from airflow_provider_qode.lake.layout import LakeLayout
@@ -48,8 +48,8 @@ def replay(tmp_path: Path, sandbox_factory, monkeypatch: pytest.MonkeyPatch) -> 
     return tmp_path
 
 
-def land(s3_client, bucket: str, ids: list[str], run_id: str = "run-1", chunk: str = "chunk-0"):
-    writer = LakeWriter(
+def lake_writer(s3_client, bucket: str, run_id: str, chunk: str = "c0") -> LakeWriter:
+    return LakeWriter(
         s3_client,
         bucket,
         PREFIX,
@@ -58,8 +58,11 @@ def land(s3_client, bucket: str, ids: list[str], run_id: str = "run-1", chunk: s
         chunk=chunk,
         run_date="2025-11-30",
     )
+
+
+def land(s3_client, bucket: str, ids: list[str], run_id: str = "run-1"):
     with QodeHook("qode_default") as hook:
-        return ingest_chunk(hook, writer, ids)
+        return ingest_chunk(hook, lake_writer(s3_client, bucket, run_id), ids)
 
 
 def duckdb_s3(endpoint: str) -> Any:
@@ -187,15 +190,7 @@ def publish(
     s3_client, bucket: str, bodies: dict[str, bytes], run_id: str = "run", chunk: str = "c0"
 ) -> tuple[list[PublishResult], str]:
     """Land ``bodies`` as one chunk with the real writer; (results, manifest key)."""
-    writer = LakeWriter(
-        s3_client,
-        bucket,
-        PREFIX,
-        dag_id="test",
-        run_id=run_id,
-        chunk=chunk,
-        run_date="2025-11-30",
-    )
+    writer = lake_writer(s3_client, bucket, run_id, chunk)
     models = {i: parse_interview(b) for i, b in bodies.items()}
     writer.begin(models.items())
     results = [writer.publish(i, b, models[i]) for i, b in bodies.items()]
@@ -203,15 +198,7 @@ def publish(
 
 
 def quarantine(s3_client, bucket: str, interview_id: str, raw: bytes, run_id: str) -> str:
-    writer = LakeWriter(
-        s3_client,
-        bucket,
-        PREFIX,
-        dag_id="test",
-        run_id=run_id,
-        chunk="c0",
-        run_date="2025-11-30",
-    )
+    writer = lake_writer(s3_client, bucket, run_id)
     writer.begin([])
     writer.quarantine(interview_id, raw, ["QR-SCORE-01"], ["QR-SCORE-01: out of range"])
     return writer.write_manifest()
@@ -311,6 +298,8 @@ def test_interview_leaving_quarantine_appears_once(s3_client, s3_bucket):
     bad = body("q", aggregated_score=140)
     manifest = quarantine(s3_client, s3_bucket, "q", bad, "r1")
     assert curator.touched_dts([manifest]) == []  # quarantine is no curated partition
+    with pytest.raises(CurateError, match=r"_manifests/nope\.json"):
+        curator.touched_dts([f"{PREFIX}/_manifests/nope.json"])
     assert curator.rebuild(D1).rows["interviews"] == 0
     assert curated_files(s3_client, s3_bucket) == {}
 
@@ -371,9 +360,8 @@ def test_a_lost_race_is_read_again_and_rebuilt(s3_client, s3_bucket, conditional
 
 
 def boto3_client(s3_client) -> Any:
-    import boto3
-
-    return boto3.client("s3", endpoint_url=s3_client.meta.endpoint_url, region_name="us-east-1")
+    """A second client on the same endpoint (another process's view of the store)."""
+    return boto3_client_at(s3_client.meta.endpoint_url)
 
 
 def _dag(
@@ -472,3 +460,16 @@ def test_cli_rebuilds_every_partition_and_prints_one_line_each(
     assert main(args) == 1
     out = capsys.readouterr().out
     assert f"dt={D1} FAILED" in out and key in out and f"dt={D2} unchanged" in out
+
+
+def test_from_conn_id_and_the_cli_use_the_airflow_connection(s3_client, s3_bucket, aws_conn_env):
+    from airflow_provider_qode.cli import main
+
+    publish(s3_client, s3_bucket, {"a": body("a")})
+    curator = Curator.from_conn_id(aws_conn_env, s3_bucket, PREFIX, encryption="AES256")
+    assert curator.rebuild(D1).changed
+    head = s3_client.head_object(Bucket=s3_bucket, Key=LAYOUT.curated_key("interviews", D1))
+    assert head["ServerSideEncryption"] == "AES256"  # the store's policy applies to Parquet too
+    args = ["curate", "--bucket", s3_bucket, "--prefix", PREFIX, "--aws-conn-id", aws_conn_env]
+    assert main(args) == 0
+    assert main([*args, "--encryption", "rot13"]) == 2

@@ -43,7 +43,7 @@ from airflow_provider_qode.lake.curated.source import (
     list_partitions,
 )
 from airflow_provider_qode.lake.layout import LakeLayout, check_dt
-from airflow_provider_qode.lake.store import ConditionFailed, ObjectStore
+from airflow_provider_qode.lake.store import ConditionFailed, LakeError, ObjectStore
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -168,18 +168,15 @@ class Curator:
         bucket: str,
         prefix: str = "",
         *,
-        encryption: str | None = None,
-        kms_key_id: str | None = None,
         extra_args: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> Curator:
-        """A curator on the Airflow AWS connection ``aws_conn_id`` (honours ``endpoint_url``)."""
+        """A curator on the Airflow AWS connection ``aws_conn_id`` (honours ``endpoint_url``);
+        ``extra_args`` go to the ``S3Hook``, ``kwargs`` to :meth:`from_client`."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         hook = S3Hook(aws_conn_id=aws_conn_id, extra_args=dict(extra_args or {}))
-        return cls.from_client(
-            hook, bucket, prefix, encryption=encryption, kms_key_id=kms_key_id, **kwargs
-        )
+        return cls.from_client(hook, bucket, prefix, **kwargs)
 
     @classmethod
     def from_client(
@@ -316,7 +313,7 @@ class Curator:
         for dt in sorted(set(dts)):
             try:
                 result = self.rebuild(dt)
-            except (CurateError, ValueError) as exc:
+            except (LakeError, ValueError) as exc:  # this partition's data; S3 errors propagate
                 summary.failed[dt] = str(exc)
                 log.error("dt=%s: %s", dt, exc)
                 continue
