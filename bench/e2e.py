@@ -209,14 +209,10 @@ class StageContext:
 def measure_cold(ctx: StageContext) -> dict[str, Any] | None:
     """Target 1: cold task process per chunk (``bench/cold.py``'s :func:`run_cold`).
 
-    Returns ``{"runs": {...}, "ratios": {"500": provider/ceiling, "2000": ...}}``, or None
-    (``not measured``) while ``bench/cold.py`` is not there.
+    Returns ``{"runs": {...}, "ratios": {"500": provider/ceiling, "2000": ...}}``.
     """
-    try:
-        from bench.cold import run_cold  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        ctx.log("  cold: bench/cold.py not found, not measured")
-        return None
+    from bench.cold import run_cold
+
     result: dict[str, Any] = run_cold(
         ctx.base_url, None, ctx.ids_file, ctx.plan.cold_sizes, log=ctx.log
     )
@@ -228,13 +224,10 @@ def measure_curate(ctx: StageContext) -> dict[str, Any] | None:
 
     Rebuilding a partition of ``plan.curate_n`` interviews (rows/s), and the rebuild after one
     landing chunk of ``plan.curate_chunk_n`` over that chunk's landing time
-    (``share_of_landing``); None (``not measured``) while ``bench/curate.py`` is not there.
+    (``share_of_landing``).
     """
-    try:
-        from bench.curate import stage  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        ctx.log("  curate: bench/curate.py not found, not measured")
-        return None
+    from bench.curate import stage
+
     result: dict[str, Any] = stage(
         ctx.base_url,
         ctx.ids_file,

@@ -21,7 +21,14 @@ from airflow_provider_qode.lake.layout import LakeLayout
 from airflow_provider_qode.lake.records import RunRecords, json_bytes
 from airflow_provider_qode.lake.store import ConditionFailed, LakeError, ObjectStore
 
-__all__ = ["MAX_CAS_ATTEMPTS", "PENDING", "IndexDocuments", "Versioned", "new_index"]
+__all__ = [
+    "MAX_CAS_ATTEMPTS",
+    "PENDING",
+    "IndexDocuments",
+    "Versioned",
+    "new_index",
+    "read_index",
+]
 
 #: The index state of an id whose first publish has not finished.
 PENDING = "pending"
@@ -54,6 +61,29 @@ def new_index(interview_id: str, pending: list[str] | None = None) -> dict[str, 
         "quarantine": None,
         "pending": pending or [],
     }
+
+
+def read_index(store: ObjectStore, layout: LakeLayout, interview_id: str) -> Versioned:
+    """``(document, etag)`` of ``_index/<id>.json``, ``(None, None)`` when there is none.
+
+    A document that is not this id's index stops the caller with a ``LakeError`` naming it.
+    """
+    key = layout.index_key(interview_id)
+    found = store.get(key)
+    if found is None:
+        return None, None
+    body, etag = found
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict) or doc.get("interview_id") != interview_id:
+        raise LakeError(
+            f"index s3://{store.bucket}/{key} is not an index document of "
+            f"{interview_id!r}; inspect or delete it before rerunning"
+        )
+    doc.setdefault("pending", [])
+    return doc, etag
 
 
 def same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -90,22 +120,7 @@ class IndexDocuments:
         self._on_write = on_write
 
     def read(self, interview_id: str) -> Versioned:
-        key = self.layout.index_key(interview_id)
-        found = self.store.get(key)
-        if found is None:
-            return None, None
-        body, etag = found
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            doc = None
-        if not isinstance(doc, dict) or doc.get("interview_id") != interview_id:
-            raise LakeError(
-                f"index s3://{self.store.bucket}/{key} is not an index document of "
-                f"{interview_id!r}; inspect or delete it before rerunning"
-            )
-        doc.setdefault("pending", [])
-        return doc, etag
+        return read_index(self.store, self.layout, interview_id)
 
     def write(
         self, interview_id: str, doc: dict[str, Any], verdict: str, etag: str | None

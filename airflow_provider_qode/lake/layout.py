@@ -11,6 +11,7 @@ and the writer, the docs and downstream readers agree on one layout::
     <prefix>/_quality/<dag_id>/<run_id>/<chunk>.json + .html
     <prefix>/_journal/<dag_id>/<run_id>/<chunk>/<attempt>.json   (while a chunk lands)
     <prefix>/_probes/<token>     (for a moment: the writer's conditional-write probe)
+    <prefix>/curated/<table>/dt=<YYYY-MM-DD>/part-0.parquet   (derived: lake/curated)
 
 ``dt`` is the UTC date of the interview's own ``timestamp`` (never the run date), so the same
 interview lands at the same key whenever it is fetched. A timestamp outside the sane window
@@ -71,6 +72,7 @@ __all__ = [
     "InvalidTimestampError",
     "LakeLayout",
     "asset_file_name",
+    "check_dt",
     "encode_role",
     "interview_date",
     "key_segment",
@@ -98,6 +100,7 @@ _EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
 _ASSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # Characters kept verbatim in dag ids, run ids and chunk names; anything else is %-escaped.
 _SEGMENT_SAFE = "-_.~:+=@,"
+_TABLE = re.compile(r"[a-z_]+")
 
 
 class InvalidTimestampError(ValueError):
@@ -140,6 +143,17 @@ def run_date_text(run_date: date | datetime | str) -> str:
         return date.fromisoformat(run_date.strip()[:10]).isoformat()
     except (AttributeError, ValueError):
         raise ValueError(f"run date {run_date!r} is not YYYY-MM-DD") from None
+
+
+def check_dt(dt: str) -> str:
+    """Return ``dt`` if it is a ``YYYY-MM-DD`` partition value of a real date, else raise."""
+    if not isinstance(dt, str) or not _DATE.fullmatch(dt):
+        raise ValueError(f"dt partition {dt!r} is not YYYY-MM-DD")
+    try:
+        date.fromisoformat(dt)
+    except ValueError:
+        raise ValueError(f"dt partition {dt!r} is not a real date") from None
+    return dt
 
 
 # --- role --------------------------------------------------------------------------------------
@@ -285,6 +299,14 @@ class LakeLayout:
             interview_id, interview_date(interview.timestamp), role_of(interview, role_fields)
         )
 
+    def published_dt(self, key: str) -> str | None:
+        """The ``dt`` of a key under this lake's published ``interviews/``, else None."""
+        head = f"{self.prefix}interviews/dt="
+        if not key.startswith(head):
+            return None
+        dt = key[len(head) :].split("/", 1)[0]
+        return dt if _DATE.fullmatch(dt) else None
+
     @staticmethod
     def interview_key(base: str) -> str:
         return f"{base}interview.json"
@@ -325,3 +347,22 @@ class LakeLayout:
         """``(json key, html key)`` of one chunk's quality report."""
         base = f"{self.prefix}_quality/{_chunk_path(dag_id, run_id, chunk)}"
         return f"{base}.json", f"{base}.html"
+
+    @property
+    def interviews_prefix(self) -> str:
+        """Where the published interviews' date partitions start."""
+        return f"{self.prefix}interviews/"
+
+    def partition_prefix(self, dt: str) -> str:
+        """One date partition of published interviews (every role under it)."""
+        return f"{self.interviews_prefix}dt={check_dt(dt)}/"
+
+    def curated_prefix(self, table: str) -> str:
+        """Where one curated table's date partitions start (``lake/curated``)."""
+        if not _TABLE.fullmatch(table):
+            raise ValueError(f"curated table name {table!r} is not [a-z_]+")
+        return f"{self.prefix}curated/{table}/"
+
+    def curated_key(self, table: str, dt: str) -> str:
+        """The one Parquet file of a curated table's date partition."""
+        return f"{self.curated_prefix(table)}dt={check_dt(dt)}/part-0.parquet"
