@@ -38,7 +38,7 @@ from airflow_provider_qode.exceptions import (
 from airflow_provider_qode.hooks.qode import FetchResult, QodeAsyncClient, QodeHook
 from airflow_provider_qode.hooks.redact import Redactor
 from airflow_provider_qode.lake.layout import InvalidTimestampError, asset_file_name
-from airflow_provider_qode.lake.writer import LakeError, LakeWriter, WrittenObject
+from airflow_provider_qode.lake.writer import LakeError, LakeWriter, PublishResult, WrittenObject
 from airflow_provider_qode.models import (
     Interview,
     id_text,
@@ -195,6 +195,7 @@ class ChunkIngestor:
         self.summary = ChunkSummary()
         self._fetched_at = datetime.now(UTC).isoformat()
         self._redactor = Redactor(hook.config.token)
+        self.published: list[tuple[PublishResult, Interview]] = []  # for the curated row cache
 
     def _quarantine(
         self, interview_id: str, raw: bytes, rules: list[str], reasons: list[str]
@@ -243,6 +244,7 @@ class ChunkIngestor:
         except QodeAssetError as exc:
             return self._quarantine(interview_id, raw, [ASSET_RULE], [f"{ASSET_RULE}: {exc}"])
         result = self.writer.publish(interview_id, raw, interview, assets)
+        self.published.append((result, interview))
         return Outcome(
             rules=verdict.warnings,
             partition=f"dt={result.dt}/role={result.role}",
@@ -328,6 +330,9 @@ class ChunkIngestor:
             for future in futures:
                 self._count(future.result())
                 landing.advance()
+        from airflow_provider_qode.lake.curated.cache import stage_published  # pyarrow: lazily
+
+        stage_published(self.writer, self.published)
         details = lake_details(self.writer)
         self.summary.quality_keys = self.writer.write_quality_report(
             json_report(verdicts, **details), html_report(verdicts, **details)

@@ -424,6 +424,41 @@ def test_a_copy_a_journal_names_is_checked_even_when_the_cache_vouches(s3_client
     assert_exact(s3_client, s3_bucket)
 
 
+def test_rows_staged_by_the_landing_give_the_cold_bytes_without_reading_raw(
+    replay, s3_client, s3_bucket
+):
+    """The landing task stages its rows (a fragment per date); the rebuild takes them for the
+    copies whose key and ETag match the listing, reads no index and no body, deletes the
+    fragments, and writes exactly what a cold rebuild writes. A fragment whose ETags no longer
+    match (the copy was landed again) is a miss: that copy is read from raw."""
+    land(s3_client, s3_bucket, DATASET.ids)
+    fragments = s3_client.list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/_curated/fragments/")
+    assert len(fragments["Contents"]) == len(DATASET.dates())
+    curator = Curator.from_client(s3_client, s3_bucket, PREFIX)
+    with counting(s3_client, "GetObject") as gets:
+        curator.rebuild_many(curator.all_dts())
+    assert raw_reads(gets) == ([], [])
+    assert_exact(s3_client, s3_bucket)
+    left = s3_client.list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/_curated/fragments/")
+    assert "Contents" not in left
+
+    # A stale fragment: the copy it describes was overwritten (new ETag) after staging.
+    first = DATASET.ids[0]
+    land(s3_client, s3_bucket, [first], run_id="run-2")  # unchanged: stages nothing
+    doc = _doc(replay, first)
+    doc["duration"] = (doc.get("duration") or 0) + 5
+    _write(replay, first, doc)
+    land(s3_client, s3_bucket, [first], run_id="run-3")  # stages the new copy
+    listed = s3_client.list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/interviews/")
+    (key,) = [o["Key"] for o in listed["Contents"] if f"/{first}/interview.json" in o["Key"]]
+    raw = s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
+    s3_client.put_object(Bucket=s3_bucket, Key=key, Body=raw + b" ")  # same rows, new ETag
+    with counting(s3_client, "GetObject") as gets:
+        curator.rebuild_many(curator.all_dts())
+    assert raw_reads(gets)[1] == [key]
+    assert_exact(s3_client, s3_bucket)
+
+
 def test_a_lost_race_is_read_again_and_rebuilt(s3_client, s3_bucket, conditional):
     """Between this rebuild's read and its first write, a landing and another rebuild finish:
     the write is refused (or, without conditional writes, overwritten and checked) and the

@@ -32,6 +32,8 @@ import pyarrow.parquet as pq
 
 from airflow_provider_qode.lake.curated.cache import (
     entries_of,
+    fragment_prefix,
+    fragment_rows,
     rows_by_raw_key,
     sidecar_bytes,
     sidecar_key,
@@ -325,6 +327,7 @@ class Curator:
         written: list[str] = []
         deleted: list[str] = []
         trust = self.conditional_writes
+        fragments = self._fold_fragments(dt)
         try:
             built: tuple[Any, dict[str, bytes], dict[str, int], set[CacheKey]] | None = None
             for round_ in range(1, MAX_REBUILD_ROUNDS + 1):
@@ -340,6 +343,8 @@ class Curator:
                 if all(_body(current[t]) == desired.get(t) for t in TABLES):
                     if cached != keys or (deleted and not desired):
                         self._write_sidecar(dt, desired, keys)
+                    for key in fragments:  # folded in: the sidecar now holds their rows
+                        self.store.delete(key)
                     return PartitionResult(
                         dt,
                         counts,
@@ -358,6 +363,15 @@ class Curator:
             f"curated partition dt={dt} under s3://{self.bucket}/{self.layout.prefix}: raw kept "
             f"changing through {MAX_REBUILD_ROUNDS} rounds; rerun the rebuild"
         )
+
+    def _fold_fragments(self, dt: str) -> list[str]:
+        """Take the rows landing tasks staged for ``dt`` into the reader; their keys."""
+        keys = self.store.list_keys(fragment_prefix(self.layout, dt))
+        for key in keys:
+            found = self.store.get(key)
+            for entry, rows in fragment_rows(_body(found) or b"").items():
+                self.reader.remember(entry, rows)
+        return keys
 
     def _write_sidecar(self, dt: str, files: Mapping[str, bytes], keys: set[CacheKey]) -> None:
         """Record which copies ``files`` hold (a hint: checked against the files when read)."""
