@@ -20,8 +20,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-qode",
         "name": "Qode",
-        "description": "Fetch Qode AI-interview results, check them with Great Expectations "
-        "and land them in S3.",
+        "description": "Fetch Qode AI-interview results, check them with Great Expectations, "
+        "land them in S3 and curate them into Parquet tables.",
         "versions": [__version__],
         "integrations": [
             {
@@ -42,6 +42,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_qode.operators.interviews",
                     "airflow_provider_qode.operators.events",
+                    "airflow_provider_qode.operators.curate",
                 ],
             }
         ],

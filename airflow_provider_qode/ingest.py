@@ -37,7 +37,7 @@ from airflow_provider_qode.exceptions import (
 )
 from airflow_provider_qode.hooks.qode import FetchResult, QodeAsyncClient, QodeHook
 from airflow_provider_qode.hooks.redact import Redactor
-from airflow_provider_qode.lake.layout import InvalidTimestampError, asset_file_name
+from airflow_provider_qode.lake.layout import InvalidTimestampError, LakeLayout, asset_file_name
 from airflow_provider_qode.lake.writer import LakeError, LakeWriter, PublishResult, WrittenObject
 from airflow_provider_qode.models import (
     Interview,
@@ -88,6 +88,10 @@ class ChunkSummary:
     moved: int = 0
     by_rule: Counter[str] = field(default_factory=Counter)
     partitions: Counter[str] = field(default_factory=Counter)
+    #: The ``dt`` partitions whose published interviews this chunk changed: where an interview
+    #: was newly published or rewritten (a quarantine exit too) and where a moved one left.
+    #: Their curated tables are rebuilt after the landing; unchanged interviews touch nothing.
+    touched_dts: set[str] = field(default_factory=set)
     manifest_key: str = ""
     quality_keys: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
@@ -103,6 +107,7 @@ class ChunkSummary:
             "moved": self.moved,
             "by_rule": dict(sorted(self.by_rule.items())),
             "partitions": dict(sorted(self.partitions.items())),
+            "touched_dts": sorted(self.touched_dts),
             "manifest_uri": f"s3://{bucket}/{self.manifest_key}",
             "quality_report_uris": [f"s3://{bucket}/{k}" for k in self.quality_keys],
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
@@ -173,6 +178,15 @@ def _land_assets(
     return written
 
 
+def touched_dts(result: PublishResult, layout: LakeLayout) -> frozenset[str]:
+    """The ``dt`` partitions a publish changed: its own unless unchanged (or superseded by a
+    later copy, whose writer reports it), and every published partition it removed keys from
+    (a move). Quarantine keys removed on a quarantine exit are not published partitions."""
+    if result.unchanged:
+        return frozenset()
+    return frozenset({result.dt, *filter(None, map(layout.published_dt, result.removed))})
+
+
 @dataclass(frozen=True)
 class Outcome:
     """Where one interview ended; ``partition`` is None for quarantine."""
@@ -181,6 +195,8 @@ class Outcome:
     partition: str | None = None
     unchanged: bool = False
     moved: bool = False
+    #: ``dt`` partitions whose published content changed (see ``ChunkSummary.touched_dts``).
+    touched_dts: frozenset[str] = frozenset()
 
 
 class ChunkIngestor:
@@ -203,10 +219,12 @@ class ChunkIngestor:
         # The writer stores id and reasons as UTF-8 JSON: a lone surrogate must not stop it.
         # Reasons may quote a body that echoes the token: never write it.
         texts = [self._redactor.text(unicode_text(reason)) for reason in reasons]
-        self.writer.quarantine(
+        result = self.writer.quarantine(
             id_text(interview_id), raw, rules, texts, fetched_at=self._fetched_at
         )
-        return Outcome(rules=tuple(rules))
+        # A published copy stays; only the stray directories of an unfinished attempt go.
+        removed = filter(None, map(self.writer.layout.published_dt, result.removed))
+        return Outcome(rules=tuple(rules), touched_dts=frozenset(removed))
 
     def _land(self, verdict: InterviewVerdict, raw: bytes, interview: Interview | None) -> Outcome:
         """Runs in a pool thread: touches only the writer and hook, returns what happened.
@@ -250,11 +268,13 @@ class ChunkIngestor:
             partition=f"dt={result.dt}/role={result.role}",
             unchanged=result.unchanged,
             moved=bool(result.removed),
+            touched_dts=touched_dts(result, self.writer.layout),
         )
 
     def _count(self, outcome: Outcome) -> None:
         summary = self.summary
         summary.by_rule.update(outcome.rules)
+        summary.touched_dts.update(outcome.touched_dts)
         if outcome.partition is None:
             summary.quarantined += 1
             return

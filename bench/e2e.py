@@ -48,6 +48,8 @@ PLANS: dict[str, dict[str, Any]] = {
         "chunk": 5_000,
         "blob_bytes": 2**30,
         "profile_n": 2_000,
+        "curate_partition_n": 10_000,
+        "curate_chunk_n": 1_000,
     },
     "quick": {
         "diy_n": 10,
@@ -57,6 +59,8 @@ PLANS: dict[str, dict[str, Any]] = {
         "chunk": 500,
         "blob_bytes": 128 * 2**20,
         "profile_n": 500,
+        "curate_partition_n": 1_000,
+        "curate_chunk_n": 200,
     },
     # For the unit smoke test: no latency, tiny N, everything still exercised.
     "smoke": {
@@ -67,6 +71,8 @@ PLANS: dict[str, dict[str, Any]] = {
         "chunk": 3,
         "blob_bytes": 6 * 2**20,
         "profile_n": 3,
+        "curate_partition_n": 4,
+        "curate_chunk_n": 3,
     },
 }
 
@@ -160,6 +166,16 @@ def run(
                     "--s3-concurrency",
                     str(s3_concurrency),
                 )
+            if want("curate"):
+                from bench.curate import stage
+
+                results["curate"] = stage(
+                    base_url,
+                    ids_file,
+                    partition_n=plan["curate_partition_n"],
+                    chunk_n=plan["curate_chunk_n"],
+                    log=log,
+                )
             if want("memory"):
                 child("blob", "blob", 0, "--blob-bytes", str(plan["blob_bytes"]))
             if profile and want("profile"):
@@ -210,6 +226,11 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
     chunked = runs.get(f"provider_{max(plan['provider_n'])}")
     summary["chunk_size"] = plan["chunk"]
     summary["chunk_peak_rss_mib"] = chunked and chunked["peak_rss_mib"]
+    from bench.curate import SHARE_TARGET, check
+
+    curate = results.get("curate") or {}
+    summary["curate_rows_per_second"] = curate.get("rows_per_second")
+    summary["curate_share_of_landing"] = curate.get("share_of_landing")
     summary["targets"] = {
         "provider >= 20x DIY": _check(summary["provider_vs_diy"], 20, ">="),
         "provider >= 60% of ceiling": _check(summary["provider_vs_ceiling"], 0.6, ">="),
@@ -218,6 +239,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         f"chunk of {plan['chunk']} peak RSS < 1.5 GiB": _check(
             summary["chunk_peak_rss_mib"], 1536, "<"
         ),
+        f"curate < {SHARE_TARGET:.0%} of a chunk's landing": check(curate),
     }
     return summary
 
@@ -268,6 +290,13 @@ def table(results: dict[str, Any]) -> str:
         f"{s['provider_vs_ceiling']}   scaling (ms/interview {sizes[-1]}"
         f" / {sizes[0]}): {s['scaling_ratio']}",
     ]
+    if s.get("curate_rows_per_second"):
+        lines.append(
+            f"curate: {s['curate_rows_per_second']} rows/s rebuilding a partition of "
+            f"{results['plan_sizes']['curate_partition_n']} interviews, "
+            f"{s['curate_share_of_landing']} of a {results['plan_sizes']['curate_chunk_n']}-"
+            "interview chunk's landing time"
+        )
     lines += [f"  {k}: {v}" for k, v in s["targets"].items()]
     lines.append(f"total wall time {results['wall_seconds']} s")
     return "\n".join(lines)
@@ -280,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="smaller N (about 2 minutes)")
-    parser.add_argument("--only", nargs="*", help="diy provider ceiling memory profile")
+    parser.add_argument("--only", nargs="*", help="diy provider ceiling curate memory profile")
     parser.add_argument(
         "--profile",
         action="store_true",

@@ -2,7 +2,9 @@
 
 Ids come from ``dag_run.conf["interview_ids"]`` when given (manual runs, backfills), otherwise
 from the day's interview-event files under ``events_prefix``. They are split into chunks, one
-mapped landing task per chunk, so any executor spreads the day over its workers. Connections:
+mapped landing task per chunk, so any executor spreads the day over its workers. Then ``curate``
+rebuilds the curated Parquet tables of the date partitions the chunks changed (skipped when none
+changed), and ``summarize`` logs the day and emits the run's one Asset event. Connections:
 ``qode_default`` and ``aws_default``. Defaults for the params come from ``QODE_LAKE_*``
 environment variables so one file serves every environment.
 """
@@ -15,6 +17,7 @@ from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, get_current_context, task
 
+from airflow_provider_qode.operators.curate import QodeCurateOperator
 from airflow_provider_qode.operators.events import QodeTerminalInterviewIdsOperator
 from airflow_provider_qode.operators.interviews import QodeInterviewsToS3Operator, lake_alias
 
@@ -55,6 +58,16 @@ with DAG(
         s3_prefix="{{ params.s3_prefix }}",
     ).expand(interview_ids=chunks.output)
 
+    # The curated Parquet tables of the date partitions the chunks changed (a move counts its
+    # old date too), rebuilt in full from raw; skipped when no chunk changed a partition, and
+    # (all_success) never after a failed chunk, whose changes no XCom reports.
+    curated = QodeCurateOperator(
+        task_id="curate",
+        s3_bucket="{{ params.s3_bucket }}",
+        s3_prefix="{{ params.s3_prefix }}",
+        summaries=landed.output,  # type: ignore[arg-type]
+    )
+
     # none_failed: an empty day (no chunks, the mapped task skipped) still gets its summary,
     # while a failed chunk still fails the run.
     # The run's one Asset event comes from here, for the bucket and prefix this run wrote (the
@@ -80,4 +93,6 @@ with DAG(
         emit_lake_event(context, outlets, params["s3_bucket"], params["s3_prefix"], totals)
         return totals
 
-    summarize(landed.output)  # type: ignore[arg-type]
+    # After curate: the run's one Asset event says raw and curated tables are both current.
+    # none_failed lets a skipped curate (nothing changed) through.
+    curated >> summarize(landed.output)  # type: ignore[arg-type]

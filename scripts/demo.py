@@ -5,7 +5,8 @@ writes the day's interview events to S3, runs ``airflow dags test qode_interview
 against them with a SQLite Airflow home under ``.local/``, prints what the tasks logged, the lake
 as a tree with counts per partition and every quarantined id with its reasons, copies the landed
 objects to ``.local/demo/lake/`` for browsing, says where the manifest and the quality report
-are, and stops the servers. Nothing here needs the internet.
+are, ends with a DuckDB query over the curated Parquet tables (read through DuckDB's httpfs
+extension from the demo's S3 server), and stops the servers. Nothing here needs the internet.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Where the demo keeps its Airflow home, logs and the copy of the lake (tests point it elsewhere).
@@ -146,6 +148,50 @@ def _show_reports(keys: list[str], copy: Path) -> None:
         print(f"    {local.as_uri() if key.endswith('.html') else local}")
 
 
+#: The demo's closing query: interviews and mean aggregated score per role partition, shown by
+#: its title (one title per partition: the role encoding is injective).
+ROLE_QUERY = f"""
+SELECT any_value(coalesce(nullif(trim(mapped_role_title), ''), nullif(trim(role_title), ''),
+                          '(no title)')) AS role_title,
+       count(*) AS interviews, round(avg(aggregated_score), 2) AS mean_score
+FROM read_parquet('s3://{BUCKET}/{PREFIX}/curated/interviews/dt=*/*.parquet')
+GROUP BY role ORDER BY role_title
+""".strip()
+
+
+def duckdb_over_s3(endpoint: str) -> Any:  # -> duckdb.DuckDBPyConnection
+    """A DuckDB connection reading ``s3://`` from ``endpoint`` (moto), the httpfs extension
+    loaded from its PyPI wheel: never ``INSTALL httpfs``, which would need the internet."""
+    import duckdb
+    import duckdb_extension_httpfs
+
+    extension = (
+        Path(duckdb_extension_httpfs.__file__).parent
+        / "extensions"
+        / f"v{duckdb.__version__}"
+        / "httpfs.duckdb_extension"
+    )
+    con = duckdb.connect()
+    con.execute(f"LOAD '{extension}'")
+    host = endpoint.removeprefix("http://")
+    con.execute(
+        "CREATE SECRET demo_s3 (TYPE s3, KEY_ID 'demo', SECRET 'demo', REGION 'us-east-1', "
+        f"ENDPOINT '{host}', URL_STYLE 'path', USE_SSL false)"
+    )
+    return con
+
+
+def _show_query(endpoint: str) -> None:
+    """The closing DuckDB query over the curated interviews table, as a small table."""
+    rows = duckdb_over_s3(endpoint).execute(ROLE_QUERY).fetchall()
+    print(f"\nDuckDB over the curated tables (httpfs, {endpoint}):\n{ROLE_QUERY}\n")
+    width = max([len("role_title"), *(len(r[0]) for r in rows)])
+    print(f"  {'role_title':<{width}}  interviews  mean_score")
+    for role, count, mean in rows:
+        shown = "" if mean is None else f"{mean:.2f}"
+        print(f"  {role:<{width}}  {count:>10}  {shown:>10}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=40)
@@ -224,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             target.write_bytes(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
         print(f"\nCopied the lake to {copy}")
         _show_reports(keys, copy)
+        _show_query(s3_endpoint)
     finally:
         moto.stop()
         sandbox.terminate()

@@ -299,6 +299,14 @@ class LakeLayout:
             interview_id, interview_date(interview.timestamp), role_of(interview, role_fields)
         )
 
+    def published_dt(self, key: str) -> str | None:
+        """The ``dt`` of a key under this lake's published ``interviews/``, else None."""
+        head = f"{self.prefix}interviews/dt="
+        if not key.startswith(head):
+            return None
+        dt = key[len(head) :].split("/", 1)[0]
+        return dt if _DATE.fullmatch(dt) else None
+
     @staticmethod
     def interview_key(base: str) -> str:
         return f"{base}interview.json"

@@ -103,7 +103,11 @@ def test_run_lands_every_id_in_exactly_one_place_and_rerun_changes_nothing(
             assert reasons["reasons"] and reasons["run_id"]
             quarantined.add(interview_id)
     # Nothing under interviews/ but the published copies (no stray assets of quarantined ones).
-    assert [k for k in objects if "/interviews/" in k and not k.startswith(tuple(bases))] == []
+    assert [
+        k
+        for k in objects
+        if k.startswith(f"{PREFIX}/interviews/") and not k.startswith(tuple(bases))
+    ] == []
     # Exactly one interview.json per id, in one place.
     jsons = [k for k in objects if k.endswith("/interview.json")]
     assert len(jsons) == len(ids)

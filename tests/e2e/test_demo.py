@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import pyarrow.parquet as pq
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,3 +45,36 @@ def test_demo_lands_the_day_and_says_where_everything_is(tmp_path: Path) -> None
     assert all(len(i) > 40 for i, _ in quarantined)
     copies = list((tmp_path / "demo" / "lake").rglob("interview.json"))
     assert len(copies) >= 16 * 0.5
+    assert out.rstrip().splitlines()[-1].startswith("make demo took")
+
+    # It ends with the DuckDB query over the curated tables: its rows equal what pyarrow reads
+    # from the copied curated files, and count every published interview once.
+    query = out[out.index("DuckDB over the curated tables") :]
+    line = r"^  (?P<title>\S.*?)\s+(?P<n>\d+)\s+(?P<mean>\d+\.\d\d)?$"
+    shown = {
+        m["title"]: (int(m["n"]), m["mean"] and float(m["mean"]))
+        for m in re.finditer(line, query, re.M)
+    }
+    lake = tmp_path / "demo" / "lake" / "qode"
+    files = sorted((lake / "curated" / "interviews").rglob("*.parquet"))
+    columns = ["role", "mapped_role_title", "role_title", "aggregated_score"]
+    rows = [r for f in files for r in pq.ParquetFile(f).read(columns).to_pylist()]
+    by_role: dict[str, list[dict]] = {}
+    for row in rows:
+        by_role.setdefault(row["role"], []).append(row)
+    expected = {}
+    for group in by_role.values():
+        first = group[0]
+        titles = [(t or "").strip() for t in (first["mapped_role_title"], first["role_title"])]
+        scores = [r["aggregated_score"] for r in group if r["aggregated_score"] is not None]
+        mean = sum(scores) / len(scores) if scores else None
+        expected[next((t for t in titles if t), "(no title)")] = (len(group), mean)
+    assert set(shown) == set(expected) and shown
+    for title, (count, mean) in shown.items():
+        assert count == expected[title][0], title
+        want = expected[title][1]
+        assert (mean is None) == (want is None), title
+        if want is not None:
+            assert abs(mean - want) <= 0.005 + 1e-9, title
+    published = list((lake / "interviews").rglob("interview.json"))
+    assert len(rows) == len(published) > 0
