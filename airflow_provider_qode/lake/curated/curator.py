@@ -4,7 +4,7 @@ check after every write, so each partition ends equal to a rebuild from its raw 
 The argument, in full in ``docs/lake.md`` ("Curated tables: exactness"): a rebuild loops
 
 1. read the partition's curated files (bytes and ETags);
-2. read the raw partition (listing, index, JSON) and build the files it should hold;
+2. read the raw partition (listings, the indexes needed, JSON not cached) and build the files;
 3. if they are equal, stop: at a moment after (1), the files matched raw;
 4. else write the differing files, each conditional on the ETag read in (1) (create-only when
    absent), and go back to (1); a refused write also goes back to (1).

@@ -3,8 +3,10 @@
 A listing of ``interviews/dt=D/`` can show an interview twice during a move (the new copy is
 written before the old one goes) and a leftover directory after a crash. ``_index/<id>.json`` is
 authoritative (``docs/lake.md``), so an ``interview.json`` counts only when its id's index is
-``published`` at exactly that key. Parsed interviews are kept by (key, ETag), so reading the
-same partition again costs a listing and the index reads, not the parsing.
+``published`` at exactly that key. Such other copies exist only while a journal names their id,
+so with journals the index is read only where one can exist (see :class:`PartitionReader`).
+Rows are kept by (key, ETag, asset count), so reading the same partition again costs listings,
+not GETs or parsing.
 """
 
 from __future__ import annotations
