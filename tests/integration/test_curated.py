@@ -98,7 +98,7 @@ def fresh_rebuild(s3_client, bucket: str) -> dict[str, bytes]:
     curator = Curator.from_client(s3_client, bucket, PREFIX)
     files = {}
     for dt in curator.all_dts():
-        built, _ = build_files(c.rows or {} for c in curator.reader.read(dt).counted)
+        built, _ = build_files(curator.reader.read(dt).interviews)
         files.update({LAYOUT.curated_key(t, dt): body for t, body in built.items()})
     return files
 

@@ -116,6 +116,14 @@ class Snapshot:
     #: ``interview.json`` bodies read (the rest came from the row cache).
     body_reads: int = 0
 
+    @property
+    def interviews(self) -> list[TableRows]:
+        """The rows of each counted interview, for :func:`build_files` (a reader with no
+        sidecar remembered, as a fresh one, has them all)."""
+        if any(c.rows is None for c in self.counted):
+            raise ValueError("rows held by the curated files: use Curator.rebuild")
+        return [c.rows for c in self.counted if c.rows is not None]
+
 
 @dataclass(frozen=True)
 class _Candidate:
