@@ -105,9 +105,9 @@ class Counted:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A raw partition as read: the interviews counted (ordered by key), and a fingerprint of
-    everything the reading depended on (each JSON's key, listed ETag and asset count, each index
-    ETag read, the journals listed), so equal fingerprints mean equal curated files."""
+    """A raw partition as read: the interviews counted (ordered by key), and a fingerprint:
+    the cache key of each (rows are a function of it), so equal fingerprints mean equal
+    curated files, however many indexes were read to decide what counts."""
 
     counted: list[Counted]
     fingerprint: tuple[Any, ...]
@@ -293,16 +293,10 @@ class PartitionReader:
         else:
             with ThreadPoolExecutor(min(self.threads, len(candidates))) as pool:
                 found = list(pool.map(one, candidates))
-        fingerprint = (
-            tuple(
-                (c.key, c.etag, c.asset_count, etag, counted is not None)
-                for c, (counted, etag, _, _) in zip(candidates, found, strict=True)
-            ),
-            tuple(sorted(journals)),
-        )
+        counted = [c for c, _, _, _ in found if c is not None]
         return Snapshot(
-            [counted for counted, _, _, _ in found if counted is not None],
-            fingerprint,
+            counted,
+            tuple(c.key for c in counted),
             index_reads=sum(1 for f in found if f[2]),
             body_reads=sum(1 for f in found if f[3]),
         )
