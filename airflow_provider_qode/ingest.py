@@ -235,6 +235,9 @@ class ChunkIngestor:
         self.summary = ChunkSummary()
         self._fetched_at = datetime.now(UTC).isoformat()
         self._redactor = Redactor(hook.config.token)
+        # Published since the last staging of curated rows (a sub-batch's worth at most).
+        self._published: list[tuple[PublishResult, Interview]] = []
+        self._published_lock = threading.Lock()
 
     def _quarantine(
         self,
@@ -300,6 +303,8 @@ class ChunkIngestor:
             reasons = [f"{ASSET_RULE}: {exc}"]
             return self._quarantine(interview_id, raw, [ASSET_RULE], reasons, fetched_at)
         result = self.writer.publish(interview_id, raw, interview, assets)
+        with self._published_lock:
+            self._published.append((result, interview))
         return Outcome(
             rules=verdict.warnings,
             partition=f"dt={result.dt}/role={result.role}",
@@ -307,6 +312,16 @@ class ChunkIngestor:
             moved=bool(result.removed),
             touched_dts=touched_dts(result, self.writer.layout),
         )
+
+    def _stage_curated_rows(self) -> None:
+        """Hand what was published so far to the curated layer's row cache, then forget it."""
+        with self._published_lock:
+            published, self._published = self._published, []
+        if published:
+            # pyarrow loads here, after the first landings, not with the task.
+            from airflow_provider_qode.lake.curated.cache import stage_published
+
+            stage_published(self.writer, published)
 
     def _count(self, outcome: Outcome) -> None:
         summary = self.summary
@@ -372,6 +387,7 @@ class ChunkIngestor:
 
                 land_started = time.perf_counter()
                 self._settle(earlier, landed)
+                self._stage_curated_rows()
                 self.writer.begin(
                     (
                         (verdict.requested_id or verdict.interview_id, item.interview)
@@ -393,6 +409,7 @@ class ChunkIngestor:
                 del items, verdicts
             land_started = time.perf_counter()
             self._settle(earlier + landing, landed)
+            self._stage_curated_rows()
             seconds["fetch"] = fetched.seconds
         if merged is None:
             from airflow_provider_qode.quality.gate import validate_batch

@@ -257,6 +257,8 @@ class LakeWriter:
         self._dead_journals: set[str] = set()
         #: Asset directories of superseded plans: their streams are read and dropped.
         self._superseded_bases: set[str] = set()
+        #: interview.json key -> the ETag S3 returned for its PUT (the curated row cache's key).
+        self.json_etags: dict[str, str] = {}
         #: Ids whose index is final (published or quarantined, nothing pending).
         self._done: set[str] = set()
         #: When each id given to :meth:`begin` and not yet final was fetched, if not
@@ -811,7 +813,9 @@ class LakeWriter:
     def _put_json(self, key: str, raw: bytes, interview_id: str, *, create: bool = False) -> bool:
         """Write the interview JSON; with ``create``, False when one is there already."""
         try:
-            self.store.put(key, raw, create=create and self.conditional_writes)
+            self.json_etags[key] = self.store.put(
+                key, raw, create=create and self.conditional_writes
+            )
         except ConditionFailed:
             return False
         self.records.note(key, raw, verdict=PUBLISHED, kind="interview", interview_id=interview_id)

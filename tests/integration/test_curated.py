@@ -217,18 +217,29 @@ def ids_in(s3_client, bucket: str, dt: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def counting_puts(s3_client) -> Iterator[list[str]]:
-    """The keys of every PutObject the client sends meanwhile."""
+def counting(s3_client, operation: str) -> Iterator[list[str]]:
+    """The keys of every ``operation`` request (e.g. GetObject) the client sends meanwhile."""
     keys: list[str] = []
 
     def note(params: dict[str, Any], **_: Any) -> None:
         keys.append(params["Key"])
 
-    s3_client.meta.events.register("provide-client-params.s3.PutObject", note)
+    s3_client.meta.events.register(f"provide-client-params.s3.{operation}", note)
     try:
         yield keys
     finally:
-        s3_client.meta.events.unregister("provide-client-params.s3.PutObject", note)
+        s3_client.meta.events.unregister(f"provide-client-params.s3.{operation}", note)
+
+
+def counting_puts(s3_client) -> contextlib.AbstractContextManager[list[str]]:
+    """The keys of every PutObject the client sends meanwhile."""
+    return counting(s3_client, "PutObject")
+
+
+def raw_reads(keys: list[str]) -> tuple[list[str], list[str]]:
+    """(index documents, interview.json bodies) among the keys read."""
+    index = [k for k in keys if k.startswith(f"{PREFIX}/_index/")]
+    return index, [k for k in keys if k.endswith("/interview.json")]
 
 
 def assert_exact(s3_client, bucket: str) -> None:
@@ -330,6 +341,122 @@ def test_only_the_copy_the_index_publishes_counts(s3_client, s3_bucket):
         ("a", "frontend-developer"),
         ("b", "frontend-developer"),
     ]
+
+
+def test_a_rerun_reads_no_raw_body_and_a_change_reads_only_its_own(s3_client, s3_bucket):
+    """The sidecar vouches for the copies the files hold: a rerun GETs no index and no JSON; a
+    new copy of one interview costs its index and its body; the files equal a cold rebuild."""
+    ids = [f"i{n}" for n in range(5)]
+    publish(s3_client, s3_bucket, {i: body(i) for i in ids}, run_id="r1")
+    curator = Curator.from_client(s3_client, s3_bucket, PREFIX)
+    with counting(s3_client, "GetObject") as gets:
+        curator.rebuild(D1)
+    assert [len(k) for k in raw_reads(gets)] == [5, 5]  # cold: every index and body, once
+    with counting(s3_client, "GetObject") as gets:
+        again = Curator.from_client(s3_client, s3_bucket, PREFIX).rebuild(D1)
+    assert raw_reads(gets) == ([], []) and not again.changed
+
+    publish(s3_client, s3_bucket, {"i2": body("i2", duration=999)}, run_id="r2")
+    with counting(s3_client, "GetObject") as gets:
+        result = Curator.from_client(s3_client, s3_bucket, PREFIX).rebuild(D1)
+    assert result.changed and result.rounds == 2
+    key = LAYOUT.interview_key(LAYOUT.interview_base("i2", D1, "frontend-developer"))
+    assert raw_reads(gets) == ([LAYOUT.index_key("i2")], [key])
+    assert {
+        r["interview_id"]: r["duration"] for r in table_rows(s3_client, s3_bucket, "interviews", D1)
+    }["i2"] == 999
+    assert_exact(s3_client, s3_bucket)  # byte for byte what a cold rebuild builds
+
+
+def test_a_sidecar_that_does_not_describe_the_files_is_ignored(s3_client, s3_bucket):
+    """A stale cache entry (the files changed under it, or the copy's ETag did) is a miss."""
+    publish(s3_client, s3_bucket, {"a": body("a"), "b": body("b")}, run_id="r1")
+    Curator.from_client(s3_client, s3_bucket, PREFIX).rebuild(D1)
+    # Files of other rows under the old sidecar: trusting it would keep these rows.
+    wrong, _ = build_files([{"interviews": [], "criteria": [], "skills": []}])
+    for table, data in wrong.items():
+        s3_client.put_object(Bucket=s3_bucket, Key=LAYOUT.curated_key(table, D1), Body=data)
+    # And a copy rewritten in place (same key, new ETag) behind the sidecar's back.
+    key = LAYOUT.interview_key(LAYOUT.interview_base("b", D1, "frontend-developer"))
+    s3_client.put_object(Bucket=s3_bucket, Key=key, Body=body("b", duration=77))
+    result = Curator.from_client(s3_client, s3_bucket, PREFIX).rebuild(D1)
+    assert result.rows["interviews"] == 2
+    durations = {
+        r["interview_id"]: r["duration"] for r in table_rows(s3_client, s3_bucket, "interviews", D1)
+    }
+    assert durations["b"] == 77
+    assert_exact(s3_client, s3_bucket)
+    with counting(s3_client, "GetObject") as gets:  # the rewritten copy is now vouched for
+        Curator.from_client(s3_client, s3_bucket, PREFIX).rebuild(D1)
+    assert raw_reads(gets) == ([], [])
+
+
+def test_a_copy_a_journal_names_is_checked_even_when_the_cache_vouches(s3_client, s3_bucket):
+    """A move that crashed after switching the index, before removing the old copy: the old
+    copy is in the sidecar, but the (dead) journal names the id, so its index is read and the
+    copy is left out."""
+    publish(s3_client, s3_bucket, {"a": body("a"), "b": body("b")}, run_id="r1")
+    curator = Curator.from_client(s3_client, s3_bucket, PREFIX)
+    curator.rebuild(D1)
+    base = LAYOUT.interview_base("a", D2, "frontend-developer")
+    moved = body("a", D2)
+    s3_client.put_object(Bucket=s3_bucket, Key=LAYOUT.interview_key(base), Body=moved)
+    journal = {
+        "owner": "crashed",
+        "expires_at": "2020-01-01T00:00:00+00:00",
+        "directories": {"a": base},
+        "contested": {},
+    }
+    journal_key = LAYOUT.journal_key("test", "crashed", "c0", "crashed")
+    s3_client.put_object(Bucket=s3_bucket, Key=journal_key, Body=json.dumps(journal).encode())
+    index = json.loads(
+        s3_client.get_object(Bucket=s3_bucket, Key=LAYOUT.index_key("a"))["Body"].read()
+    )
+    index.update(key=LAYOUT.interview_key(base), base=base, dt=D2)
+    s3_client.put_object(
+        Bucket=s3_bucket, Key=LAYOUT.index_key("a"), Body=json.dumps(index).encode()
+    )
+    with counting(s3_client, "GetObject") as gets:
+        curator.rebuild_many([D1, D2])
+    assert LAYOUT.index_key("a") in gets and LAYOUT.index_key("b") not in gets
+    assert ids_in(s3_client, s3_bucket, D1) == ["b"]
+    assert ids_in(s3_client, s3_bucket, D2) == ["a"]
+    assert_exact(s3_client, s3_bucket)
+
+
+def test_rows_staged_by_the_landing_give_the_cold_bytes_without_reading_raw(
+    replay, s3_client, s3_bucket
+):
+    """The landing task stages its rows (a fragment per date); the rebuild takes them for the
+    copies whose key and ETag match the listing, reads no index and no body, deletes the
+    fragments, and writes exactly what a cold rebuild writes. A fragment whose ETags no longer
+    match (the copy was landed again) is a miss: that copy is read from raw."""
+    land(s3_client, s3_bucket, DATASET.ids)
+    fragments = s3_client.list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/_curated/fragments/")
+    assert len(fragments["Contents"]) == len(DATASET.dates())
+    curator = Curator.from_client(s3_client, s3_bucket, PREFIX)
+    with counting(s3_client, "GetObject") as gets:
+        curator.rebuild_many(curator.all_dts())
+    assert raw_reads(gets) == ([], [])
+    assert_exact(s3_client, s3_bucket)
+    left = s3_client.list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/_curated/fragments/")
+    assert "Contents" not in left
+
+    # A stale fragment: the copy it describes was overwritten (new ETag) after staging.
+    first = DATASET.ids[0]
+    land(s3_client, s3_bucket, [first], run_id="run-2")  # unchanged: stages nothing
+    doc = _doc(replay, first)
+    doc["duration"] = (doc.get("duration") or 0) + 5
+    _write(replay, first, doc)
+    land(s3_client, s3_bucket, [first], run_id="run-3")  # stages the new copy
+    listed = s3_client.list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/interviews/")
+    (key,) = [o["Key"] for o in listed["Contents"] if f"/{first}/interview.json" in o["Key"]]
+    raw = s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
+    s3_client.put_object(Bucket=s3_bucket, Key=key, Body=raw + b" ")  # same rows, new ETag
+    with counting(s3_client, "GetObject") as gets:
+        curator.rebuild_many(curator.all_dts())
+    assert raw_reads(gets)[1] == [key]
+    assert_exact(s3_client, s3_bucket)
 
 
 def test_a_lost_race_is_read_again_and_rebuilt(s3_client, s3_bucket, conditional):

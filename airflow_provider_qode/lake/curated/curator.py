@@ -4,7 +4,7 @@ check after every write, so each partition ends equal to a rebuild from its raw 
 The argument, in full in ``docs/lake.md`` ("Curated tables: exactness"): a rebuild loops
 
 1. read the partition's curated files (bytes and ETags);
-2. read the raw partition (listing, index, JSON) and build the files it should hold;
+2. read the raw partition (listings, the indexes needed, JSON not cached) and build the files;
 3. if they are equal, stop: at a moment after (1), the files matched raw;
 4. else write the differing files, each conditional on the ETag read in (1) (create-only when
    absent), and go back to (1); a refused write also goes back to (1).
@@ -27,6 +27,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from airflow_provider_qode.lake.curated.cache import (
+    entries_of,
+    fragment_prefix,
+    fragment_rows,
+    rows_by_raw_key,
+    sidecar_bytes,
+    sidecar_key,
+)
 from airflow_provider_qode.lake.curated.parquet import parquet_bytes
 from airflow_provider_qode.lake.curated.rows import (
     CurateError,
@@ -38,7 +49,9 @@ from airflow_provider_qode.lake.curated.rows import (
 from airflow_provider_qode.lake.curated.schemas import TABLES
 from airflow_provider_qode.lake.curated.source import (
     DEFAULT_READ_THREADS,
+    CacheKey,
     PartitionReader,
+    Snapshot,
     dts_of_keys,
     list_partitions,
 )
@@ -58,22 +71,29 @@ PARQUET = "application/vnd.apache.parquet"
 log = logging.getLogger(__name__)
 
 
-def build_files(interviews: Iterable[RawInterview]) -> tuple[dict[str, bytes], dict[str, int]]:
+def build_files(
+    interviews: Iterable[RawInterview | TableRows],
+) -> tuple[dict[str, bytes], dict[str, int]]:
     """The Parquet bytes of every table and their row counts; ``({}, zeros)`` for no interview.
 
-    A partition with at least one interview has a file in every table (some may hold no rows);
-    a partition with none has no files.
+    Each item is a published interview or its rows. A partition with at least one interview has
+    a file in every table (some may hold no rows); a partition with none has no files.
     """
     rows: TableRows = {table: [] for table in TABLES}
     count = 0
-    for raw in interviews:
+    for item in interviews:
         count += 1
-        for table, table_rows in interview_rows(raw).items():
+        found = interview_rows(item) if isinstance(item, RawInterview) else item
+        for table, table_rows in found.items():
             rows[table].extend(table_rows)
     counts = {table: len(rows[table]) for table in TABLES}
     if not count:
         return {}, counts
     return {table: parquet_bytes(to_table(table, rows[table])) for table in TABLES}, counts
+
+
+def _counts(files: Mapping[str, bytes]) -> dict[str, int]:
+    return {t: pq.ParquetFile(pa.BufferReader(files[t])).metadata.num_rows for t in TABLES}
 
 
 def _valid_dts(found: Iterable[str]) -> list[str]:
@@ -160,6 +180,8 @@ class Curator:
         self.layout = LakeLayout(prefix)
         self.reader = PartitionReader(store, self.layout, read_threads)
         self._conditional = conditional_writes
+        #: Index documents and ``interview.json`` bodies read so far (for the benchmark).
+        self.reads = {"index": 0, "body": 0}
 
     @classmethod
     def from_conn_id(
@@ -270,20 +292,59 @@ class Curator:
                 self.store.put(key, want, PARQUET)
             written.append(key)
 
+    def _cached(self, dt: str, current: Mapping[str, tuple[bytes, str] | None]) -> set[CacheKey]:
+        """The copies the current files were built from, as their sidecar says (else empty);
+        the reader then takes them as published and their rows as in the files."""
+        files = {t: found[0] for t, found in current.items() if found is not None}
+        entries = entries_of(_body(self.store.get(sidecar_key(self.layout, dt))), files)
+        for entry in entries or ():
+            self.reader.remember(entry)
+        return entries or set()
+
+    def _build(
+        self,
+        snapshot: Snapshot,
+        current: Mapping[str, tuple[bytes, str] | None],
+        cached: set[CacheKey],
+    ) -> tuple[dict[str, bytes], dict[str, int]]:
+        """The files ``snapshot`` gives; the current ones when it counts exactly what they hold."""
+        keys = {c.key for c in snapshot.counted}
+        if cached and keys == cached:
+            files = {t: found[0] for t, found in current.items() if found is not None}
+            return files, _counts(files)
+        in_files: dict[str, TableRows] = {}
+        if any(c.rows is None for c in snapshot.counted):
+            in_files = rows_by_raw_key(
+                {t: found[0] for t, found in current.items() if found is not None}
+            )
+        return build_files(
+            c.rows if c.rows is not None else in_files[c.key[0]] for c in snapshot.counted
+        )
+
     def rebuild(self, dt: str) -> PartitionResult:
         """Make partition ``dt`` of every curated table equal a rebuild from its raw partition."""
         check_dt(dt)
         written: list[str] = []
         deleted: list[str] = []
+        trust = self.conditional_writes
+        fragments = self._fold_fragments(dt)
         try:
-            built: tuple[Any, dict[str, bytes], dict[str, int]] | None = None
+            built: tuple[Any, dict[str, bytes], dict[str, int], set[CacheKey]] | None = None
             for round_ in range(1, MAX_REBUILD_ROUNDS + 1):
                 current = self._current(dt)
-                snapshot = self.reader.read(dt)
+                cached = self._cached(dt, current)
+                snapshot = self.reader.read(dt, trust_journals=trust)
+                self.reads["index"] += snapshot.index_reads
+                self.reads["body"] += snapshot.body_reads
                 if built is None or built[0] != snapshot.fingerprint:
-                    built = (snapshot.fingerprint, *build_files(snapshot.interviews))
-                _, desired, counts = built
+                    keys = {c.key for c in snapshot.counted}
+                    built = (snapshot.fingerprint, *self._build(snapshot, current, cached), keys)
+                _, desired, counts, keys = built
                 if all(_body(current[t]) == desired.get(t) for t in TABLES):
+                    if cached != keys or (deleted and not desired):
+                        self._write_sidecar(dt, desired, keys)
+                    for key in fragments:  # folded in: the sidecar now holds their rows
+                        self.store.delete(key)
                     return PartitionResult(
                         dt,
                         counts,
@@ -302,6 +363,23 @@ class Curator:
             f"curated partition dt={dt} under s3://{self.bucket}/{self.layout.prefix}: raw kept "
             f"changing through {MAX_REBUILD_ROUNDS} rounds; rerun the rebuild"
         )
+
+    def _fold_fragments(self, dt: str) -> list[str]:
+        """Take the rows landing tasks staged for ``dt`` into the reader; their keys."""
+        keys = self.store.list_keys(fragment_prefix(self.layout, dt))
+        for key in keys:
+            found = self.store.get(key)
+            for entry, rows in fragment_rows(_body(found) or b"").items():
+                self.reader.remember(entry, rows)
+        return keys
+
+    def _write_sidecar(self, dt: str, files: Mapping[str, bytes], keys: set[CacheKey]) -> None:
+        """Record which copies ``files`` hold (a hint: checked against the files when read)."""
+        key = sidecar_key(self.layout, dt)
+        if files:
+            self.store.put(key, sidecar_bytes(files, keys))
+        else:
+            self.store.delete(key)
 
     def rebuild_many(self, dts: Iterable[str]) -> CurateSummary:
         """Rebuild each distinct ``dt`` (sorted); a partition that fails does not stop the rest.
