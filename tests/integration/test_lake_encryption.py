@@ -74,7 +74,8 @@ def test_every_object_of_a_run_is_encrypted(
 
     keys = every_key(s3_client, s3_bucket)
     kinds = {k.split("/")[1] for k in keys}
-    assert kinds == {"interviews", "quarantine", "_index", "_manifests", "_quality"}
+    # _curated: the rows the landing staged for the curated tables (lake/curated/cache.py).
+    assert kinds == {"interviews", "quarantine", "_index", "_manifests", "_quality", "_curated"}
     assert any("/assets/" in k for k in keys) and any(k.endswith("reasons.json") for k in keys)
     for key in keys:
         assert encryption_of(s3_client, s3_bucket, key) == expected, key
