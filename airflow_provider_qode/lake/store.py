@@ -37,6 +37,31 @@ _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 _PART_ARGS = frozenset(
     {"SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5", "RequestPayer"}
 )
+#: Pooled S3 connections of a hook built by :func:`s3_hook` (at least): one per thread of a chunk.
+MIN_POOL_CONNECTIONS = 64
+
+
+def s3_hook(aws_conn_id: str | None, extra_args: Mapping[str, Any] | None = None) -> S3Hook:
+    """An ``S3Hook`` on ``aws_conn_id`` (honours ``endpoint_url``) whose pool fits our threads.
+
+    ``extra_args`` go to the hook as its upload arguments, as with any S3 operator. botocore
+    keeps 10 pooled connections by default: fewer than the threads of a chunk or a rebuild, so
+    connections would be discarded and reopened. Raise the pool, keep the rest of the
+    connection's own botocore config (retries, timeouts, addressing) as it is.
+    """
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from botocore.config import Config
+
+    hook = S3Hook(aws_conn_id=aws_conn_id, extra_args=dict(extra_args or {}))
+    config = hook.config
+    pool = getattr(config, "max_pool_connections", None) or 10  # botocore sets it lazily
+    if pool < MIN_POOL_CONNECTIONS:
+        hook = S3Hook(
+            aws_conn_id=aws_conn_id,
+            extra_args=dict(extra_args or {}),
+            config=config.merge(Config(max_pool_connections=MIN_POOL_CONNECTIONS)),
+        )
+    return hook
 
 
 class LakeError(QodeError):

@@ -56,7 +56,7 @@ from airflow_provider_qode.lake.records import (
     json_bytes,
     sha256,
 )
-from airflow_provider_qode.lake.store import ConditionFailed, LakeError, ObjectStore
+from airflow_provider_qode.lake.store import ConditionFailed, LakeError, ObjectStore, s3_hook
 from airflow_provider_qode.models import Interview, check_interview_id, interview_id_problem
 
 if TYPE_CHECKING:
@@ -84,8 +84,6 @@ MiB = 1024 * 1024
 MIN_PART_SIZE = 5 * MiB
 DEFAULT_PART_SIZE = 8 * MiB
 INVALID_ID_PREFIX = "_invalid-id-"
-#: Pooled S3 connections of a writer built by :meth:`LakeWriter.from_conn_id` (at least).
-MIN_POOL_CONNECTIONS = 64
 _NOT_PREFETCHED: Any = object()
 
 log = logging.getLogger(__name__)
@@ -279,22 +277,7 @@ class LakeWriter:
 
         ``extra_args`` go to the ``S3Hook`` as its upload arguments, as with any S3 operator.
         """
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-        from botocore.config import Config
-
-        hook = S3Hook(aws_conn_id=aws_conn_id, extra_args=dict(extra_args or {}))
-        # botocore keeps 10 pooled connections by default: fewer than the threads of a chunk, so
-        # connections would be discarded and reopened. Raise the pool, keep the rest of the
-        # connection's own botocore config (retries, timeouts, addressing) as it is.
-        config = hook.config
-        pool = getattr(config, "max_pool_connections", None) or 10  # botocore sets it lazily
-        if pool < MIN_POOL_CONNECTIONS:
-            hook = S3Hook(
-                aws_conn_id=aws_conn_id,
-                extra_args=dict(extra_args or {}),
-                config=config.merge(Config(max_pool_connections=MIN_POOL_CONNECTIONS)),
-            )
-        return cls(hook, bucket, prefix, **kwargs)
+        return cls(s3_hook(aws_conn_id, extra_args), bucket, prefix, **kwargs)
 
     # --- bookkeeping ---------------------------------------------------------------------------
 

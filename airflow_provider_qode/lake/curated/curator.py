@@ -56,7 +56,7 @@ from airflow_provider_qode.lake.curated.source import (
     list_partitions,
 )
 from airflow_provider_qode.lake.layout import LakeLayout, check_dt
-from airflow_provider_qode.lake.store import ConditionFailed, LakeError, ObjectStore
+from airflow_provider_qode.lake.store import ConditionFailed, LakeError, ObjectStore, s3_hook
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -195,10 +195,7 @@ class Curator:
     ) -> Curator:
         """A curator on the Airflow AWS connection ``aws_conn_id`` (honours ``endpoint_url``);
         ``extra_args`` go to the ``S3Hook``, ``kwargs`` to :meth:`from_client`."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        hook = S3Hook(aws_conn_id=aws_conn_id, extra_args=dict(extra_args or {}))
-        return cls.from_client(hook, bucket, prefix, **kwargs)
+        return cls.from_client(s3_hook(aws_conn_id, extra_args), bucket, prefix, **kwargs)
 
     @classmethod
     def from_client(
