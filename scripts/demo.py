@@ -21,7 +21,6 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Where the demo keeps its Airflow home, logs and the copy of the lake (tests point it elsewhere).
@@ -159,31 +158,11 @@ GROUP BY role ORDER BY role_title
 """.strip()
 
 
-def duckdb_over_s3(endpoint: str) -> Any:  # -> duckdb.DuckDBPyConnection
-    """A DuckDB connection reading ``s3://`` from ``endpoint`` (moto), the httpfs extension
-    loaded from its PyPI wheel: never ``INSTALL httpfs``, which would need the internet."""
-    import duckdb
-    import duckdb_extension_httpfs
-
-    extension = (
-        Path(duckdb_extension_httpfs.__file__).parent
-        / "extensions"
-        / f"v{duckdb.__version__}"
-        / "httpfs.duckdb_extension"
-    )
-    con = duckdb.connect()
-    con.execute(f"LOAD '{extension}'")
-    host = endpoint.removeprefix("http://")
-    con.execute(
-        "CREATE SECRET demo_s3 (TYPE s3, KEY_ID 'demo', SECRET 'demo', REGION 'us-east-1', "
-        f"ENDPOINT '{host}', URL_STYLE 'path', USE_SSL false)"
-    )
-    return con
-
-
 def _show_query(endpoint: str) -> None:
     """The closing DuckDB query over the curated interviews table, as a small table."""
-    rows = duckdb_over_s3(endpoint).execute(ROLE_QUERY).fetchall()
+    from airflow_provider_qode.sandbox.query import duckdb_over_s3
+
+    rows = duckdb_over_s3(endpoint, "demo", "demo").execute(ROLE_QUERY).fetchall()
     print(f"\nDuckDB over the curated tables (httpfs, {endpoint}):\n{ROLE_QUERY}\n")
     width = max([len("role_title"), *(len(r[0]) for r in rows)])
     print(f"  {'role_title':<{width}}  interviews  mean_score")

@@ -28,6 +28,7 @@ from airflow_provider_qode.lake.layout import LakeLayout
 from airflow_provider_qode.lake.writer import LakeWriter
 from airflow_provider_qode.models import parse_interview
 from airflow_provider_qode.sandbox.generator import SandboxDataset
+from airflow_provider_qode.sandbox.query import duckdb_over_s3
 from tests.fixtures.sandbox import point_qode_conn
 
 if TYPE_CHECKING:
@@ -63,26 +64,6 @@ def lake_writer(s3_client, bucket: str, run_id: str, chunk: str = "c0") -> LakeW
 def land(s3_client, bucket: str, ids: list[str], run_id: str = "run-1"):
     with QodeHook("qode_default") as hook:
         return ingest_chunk(hook, lake_writer(s3_client, bucket, run_id), ids)
-
-
-def duckdb_s3(endpoint: str) -> Any:
-    """DuckDB with httpfs loaded from its wheel (never INSTALL: no internet) on ``endpoint``."""
-    import duckdb
-    import duckdb_extension_httpfs
-
-    path = (
-        Path(duckdb_extension_httpfs.__file__).parent
-        / "extensions"
-        / f"v{duckdb.__version__}"
-        / "httpfs.duckdb_extension"
-    )
-    con = duckdb.connect()
-    con.execute(f"LOAD '{path}'")
-    con.execute(
-        "CREATE SECRET moto (TYPE s3, KEY_ID 'testing', SECRET 'testing', REGION 'us-east-1', "
-        f"ENDPOINT '{urlsplit(endpoint).netloc}', URL_STYLE 'path', USE_SSL false)"
-    )
-    return con
 
 
 def curated_files(s3_client, bucket: str) -> dict[str, bytes]:
@@ -148,7 +129,7 @@ def test_rebuild_writes_typed_tables_readable_by_pyarrow_s3(
     assert criteria.num_rows == result.rows["criteria"] > 0
 
     # DuckDB with httpfs (from its wheel, offline) reads the same tables over S3.
-    con = duckdb_s3(s3_endpoint)
+    con = duckdb_over_s3(s3_endpoint, "testing", "testing")
     got = con.execute(
         "SELECT role, count(*), avg(aggregated_score), min(dt) FROM read_parquet("
         f"'s3://{s3_bucket}/{PREFIX}/curated/interviews/*/*.parquet', hive_partitioning=true) "
