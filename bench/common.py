@@ -197,7 +197,12 @@ def current_rss_mib() -> float:
 def run_child(
     module: str, args: Sequence[str], env: Mapping[str, str], timeout: float = 900
 ) -> dict[str, Any]:
-    """Run ``python -m <module> --child ...`` and return the JSON it prints last."""
+    """Run ``python -m <module> --child ...`` and return the JSON it prints last.
+
+    ``machine_busy`` is the share of the machine's CPU time in use while the child ran (every
+    process: the child, the stand-in, moto): near 1.0 the run was CPU-bound, not latency-bound.
+    """
+    busy_before, total_before = _machine_cpu()
     proc = subprocess.run(
         [sys.executable, "-m", module, "--child", *args],
         capture_output=True,
@@ -213,7 +218,22 @@ def run_child(
     lines = [line for line in proc.stdout.strip().splitlines() if line.startswith("{")]
     if not lines:
         raise RuntimeError(f"{module} {' '.join(args)} printed no result:\n{proc.stderr[-4000:]}")
-    return dict(json.loads(lines[-1]))
+    busy_after, total_after = _machine_cpu()
+    result = dict(json.loads(lines[-1]))
+    result["machine_busy"] = round(
+        (busy_after - busy_before) / max(total_after - total_before, 1e-9), 2
+    )
+    return result
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of every CPU since boot, from ``/proc/stat``; zeros elsewhere."""
+    try:
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    idle = fields[3] + fields[4]  # idle + iowait
+    return float(sum(fields[:8]) - idle), float(sum(fields[:8]))
 
 
 def machine_info() -> dict[str, Any]:
