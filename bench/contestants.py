@@ -5,6 +5,9 @@
 * ``diy``: what one would write with stock hooks: per interview, sequentially, ``HttpHook`` GET,
   one GX run of that interview, ``S3Hook.load_string`` / ``load_bytes``.
 * ``ceiling``: the same GETs and PUTs of the same bytes at the same concurrency, nothing else.
+  With ``--index-doc`` it also makes the provider's third PUT per new interview, a small JSON
+  document created with ``If-None-Match`` (the provider's index entry): the ceiling of the
+  provider's own requests, reported beside the plain one.
 * ``blob``: one big asset streamed through ``QodeHook.open_asset`` + ``put_asset_stream``.
 
 Each prints one JSON line: wall seconds, CPU seconds, peak RSS and what it did.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -170,7 +174,15 @@ def diy(ids: list[str], bucket: str) -> dict[str, Any]:
 # --- transport ceiling -------------------------------------------------------------------------
 
 
-async def _ceiling(ids: list[str], bucket: str, concurrency: int, s3_concurrency: int) -> int:
+#: About the size of the provider's index document for one interview.
+INDEX_DOC = json.dumps(
+    {"interview_id": "x" * 73, "published": {"key": "k" * 120}, "pad": "p" * 200}
+)
+
+
+async def _ceiling(
+    ids: list[str], bucket: str, concurrency: int, s3_concurrency: int, index_doc: bool = False
+) -> int:
     import httpx
 
     base_url = os.environ["BENCH_BASE_URL"]
@@ -182,8 +194,8 @@ async def _ceiling(ids: list[str], bucket: str, concurrency: int, s3_concurrency
     slots = asyncio.Semaphore(concurrency)
     written = 0
 
-    def put(key: str, body: bytes) -> None:
-        client_s3.put_object(Bucket=bucket, Key=key, Body=body)
+    def put(key: str, body: bytes, **conditions: str) -> None:
+        client_s3.put_object(Bucket=bucket, Key=key, Body=body, **conditions)  # type: ignore[arg-type]
 
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
 
@@ -197,20 +209,32 @@ async def _ceiling(ids: list[str], bucket: str, concurrency: int, s3_concurrency
             nonlocal written
             raw = await get(f"/integrations/candidates/interviews/{interview_id}")
             asset = await get(f"/assets/identity/{interview_id}.png")
-            await asyncio.gather(
+            puts = [
                 loop.run_in_executor(pool, put, f"ceiling/{interview_id}/interview.json", raw),
                 loop.run_in_executor(pool, put, f"ceiling/{interview_id}/asset.png", asset),
-            )
-            written += 2
+            ]
+            if index_doc:
+                create = functools.partial(put, IfNoneMatch="*")
+                key = f"ceiling/_index/{interview_id}.json"
+                puts.append(loop.run_in_executor(pool, create, key, INDEX_DOC.encode()))
+            await asyncio.gather(*puts)
+            written += len(puts)
 
         await asyncio.gather(*(one(i) for i in ids))
     pool.shutdown()
     return written
 
 
-def ceiling(ids: list[str], bucket: str, concurrency: int, s3_concurrency: int) -> dict[str, Any]:
-    written = asyncio.run(_ceiling(ids, bucket, concurrency, s3_concurrency))
-    return {"objects": written, "max_concurrency": concurrency, "s3_concurrency": s3_concurrency}
+def ceiling(
+    ids: list[str], bucket: str, concurrency: int, s3_concurrency: int, index_doc: bool
+) -> dict[str, Any]:
+    written = asyncio.run(_ceiling(ids, bucket, concurrency, s3_concurrency, index_doc))
+    return {
+        "objects": written,
+        "max_concurrency": concurrency,
+        "s3_concurrency": s3_concurrency,
+        "index_doc": index_doc,
+    }
 
 
 # --- one big asset -----------------------------------------------------------------------------
@@ -253,6 +277,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--s3-concurrency", type=int, default=None)
     parser.add_argument("--blob-bytes", type=int, default=2**30)
     parser.add_argument("--profile", help="write a pyinstrument text profile here")
+    parser.add_argument("--index-doc", action="store_true", help="ceiling: also PUT an index doc")
     args = parser.parse_args(argv)
     apply_env()
 
@@ -274,7 +299,9 @@ def main(argv: list[str]) -> int:
         detail = _profiled(args.profile, lambda: diy(ids, bucket))
     elif args.child == "ceiling":
         s3c = args.s3_concurrency or 8
-        detail = _profiled(args.profile, lambda: ceiling(ids, bucket, args.concurrency, s3c))
+        detail = _profiled(
+            args.profile, lambda: ceiling(ids, bucket, args.concurrency, s3c, args.index_doc)
+        )
     else:
         detail = blob(args.blob_bytes, bucket)
     seconds = time.perf_counter() - started

@@ -37,6 +37,7 @@ def test_bench_harness_smoke(tmp_path: Path) -> None:
         {"diy", "blob", f"provider_{plan.scaling_n}"}
         | {f"warm_provider_{i}" for i in pairs}
         | {f"warm_ceiling_{i}" for i in pairs}
+        | {f"warm_ceiling_index_{i}" for i in pairs}
         # The chunk size of the scaling run is read from its first checkpoint: no run of its own.
         | {f"memory_chunk_{size}" for size, _ in plan.memory if size != plan.chunk}
     )
@@ -54,13 +55,19 @@ def test_bench_harness_smoke(tmp_path: Path) -> None:
         assert r.get("failed", 0) == 0, name
     for i in pairs:
         assert runs[f"warm_ceiling_{i}"]["objects"] == 2 * plan.warm_n
+        assert runs[f"warm_ceiling_index_{i}"]["objects"] == 3 * plan.warm_n
     assert runs["blob"]["bytes"] == plan.blob_bytes
     assert results["gate"]["interviews"] == plan.gate_n
     assert results["gate"]["published"] + results["gate"]["quarantined"] == plan.gate_n
 
     summary = results["summary"]
     assert len(summary["warm_ratios"]) == plan.warm_pairs
-    for key in ("warm_provider_vs_ceiling", "provider_vs_diy", "scaling_ratio"):
+    for key in (
+        "warm_provider_vs_ceiling",
+        "warm_provider_vs_ceiling_index",
+        "provider_vs_diy",
+        "scaling_ratio",
+    ):
         assert isinstance(summary[key], float), key
     assert set(summary["chunk_peak_rss_mib"]) == {str(size) for size, _ in plan.memory}
     targets = {t["key"]: t for t in summary["targets"]}
@@ -69,6 +76,7 @@ def test_bench_harness_smoke(tmp_path: Path) -> None:
         assert key in targets, key
     assert {f"memory_{size}" for size, _ in plan.memory} <= set(targets)
     assert all(t["status"] in VERDICTS for t in targets.values())
+    assert targets["warm_index"]["status"] == "REPORT"
     measured = ("warm", "diy", "scaling", "blob", "gate", *(f"memory_{s}" for s, _ in plan.memory))
     assert all(targets[k]["status"] in ("PASS", "FAIL") for k in measured)
     assert targets["dag"]["status"] == "not measured"
@@ -144,10 +152,11 @@ def test_the_full_plan_measures_what_the_docs_say() -> None:
     assert (full.blob_bytes, full.gate_n, full.cold_sizes) == (2**30, 10_000, (500, 2_000))
     assert (full.curate_n, full.curate_chunk_n) == (10_000, 1_000)
     assert (full.dag_n, full.dag_chunk_sizes) == (5_000, (250, 500, 2_000))
-    # --quick runs every stage (profile only on request), at smaller sizes.
+    # --quick runs every judged stage at smaller sizes; not the real DAG (reported, and run by
+    # tests/e2e), nor the profile unless asked.
     quick = PLANS["quick"]
-    assert all(v for v in vars(quick).values() if isinstance(v, int))
-    assert quick.dag_n and quick.memory and quick.cold_sizes
+    assert all(v for k, v in vars(quick).items() if isinstance(v, int) and k != "dag_n")
+    assert quick.dag_n == 0 and quick.memory and quick.cold_sizes
     assert set(STAGES) == {
         "diy",
         "warm",
