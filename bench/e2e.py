@@ -602,7 +602,9 @@ def _columns(rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = [("run", "N", "wall s", "int/s", "CPU s/1k", "peak RSS MiB", "import s", "notes")]
+    rows = [
+        ("run", "N", "wall s", "int/s", "CPU s/1k", "peak RSS MiB", "import s", "busy", "notes")
+    ]
     for name, r in results["runs"].items():
         note = ""
         if "stage_seconds" in r:
@@ -623,6 +625,7 @@ def table(results: dict[str, Any]) -> str:
                 str(r.get("cpu_seconds_per_1000") or ""),
                 str(r["peak_rss_mib"]),
                 str(r["import_seconds"]),
+                str(r.get("machine_busy", "")),
                 note,
             )
         )
@@ -637,6 +640,7 @@ def table(results: dict[str, Any]) -> str:
                 str(r.get("cpu_seconds_per_1000") or ""),
                 str(r["peak_rss_mib"]),
                 str(r["import_seconds"]),
+                str(r.get("machine_busy", "")),
                 "cold: imports on the clock",
             )
         )

@@ -111,6 +111,10 @@ def test_fast_path_only_accepts_what_the_strict_path_accepts_unchanged(raw: byte
     "raw",
     [
         b'{"a": 1, "a": 2}',
+        # A key with whitespace before its colon is not counted: the fast path cannot vouch.
+        b'{"a": 1, "a" :2}',
+        b'{"a" : 1, "a": 2}',
+        b'{"a":{"b": 1, "b"\n: 2}}',
         b'{"a": NaN}',
         b"[1e400]",
         b"[" + b"9" * 320 + b"]",
@@ -125,6 +129,18 @@ def test_fast_path_leaves_every_refusal_to_the_strict_path(raw: bytes) -> None:
         _loads_fast(raw, raw.decode("utf-8"))
     with pytest.raises(StrictJSONError):
         loads_strict(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": "x\\":y", "b": 1}',  # a '":' inside a string
+        b'{"a" : 1}',  # whitespace before a colon
+        b'[{"k": 1}, {"k": 2}, {"a": {"k": [1, {"k": 3}]}}]',
+    ],
+)
+def test_what_the_fast_path_declines_the_strict_path_reads_the_same(raw: bytes) -> None:
+    assert loads_strict(raw) == _checked(raw)
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("valid_*.json")), ids=lambda p: p.name)
