@@ -232,8 +232,9 @@ def _machine_cpu() -> tuple[float, float]:
         fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except OSError:
         return 0.0, 0.0
+    total = sum(fields[:8])  # user .. steal
     idle = fields[3] + fields[4]  # idle + iowait
-    return float(sum(fields[:8]) - idle), float(sum(fields[:8]))
+    return float(total - idle), float(total)
 
 
 def machine_info() -> dict[str, Any]:

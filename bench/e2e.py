@@ -428,35 +428,41 @@ def _checkpoint(run: dict[str, Any] | None, n: int, key: str) -> float | None:
     return float(run[key]) if run.get("n") == n else None
 
 
+def _rate(run: dict[str, Any] | None) -> float | None:
+    return run.get("interviews_per_second") if run else None
+
+
+def _warm_ratios(runs: dict[str, Any], pairs: int, ceiling: str) -> list[float | None]:
+    """Provider/ceiling rate of each warm pair that ran both: ``warm_provider_<i>`` against
+    ``<ceiling>_<i>``."""
+    return [
+        _ratio(_rate(runs[f"warm_provider_{i}"]), _rate(runs[f"{ceiling}_{i}"]))
+        for i in range(1, pairs + 1)
+        if f"warm_provider_{i}" in runs and f"{ceiling}_{i}" in runs
+    ]
+
+
+def _median(ratios: list[float | None]) -> float | None:
+    measured = [r for r in ratios if r]
+    return statistics.median(measured) if measured else None
+
+
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
     runs = results["runs"]
     plan = Plan(**{k: _tuples(v) for k, v in results["plan_sizes"].items()})
-    rate = lambda r: r.get("interviews_per_second") if r else None  # noqa: E731
     summary: dict[str, Any] = {}
 
-    pairs = [
-        (runs[f"warm_provider_{i}"], runs[f"warm_ceiling_{i}"])
-        for i in range(1, plan.warm_pairs + 1)
-        if f"warm_provider_{i}" in runs and f"warm_ceiling_{i}" in runs
-    ]
-    warm_ratios = [_ratio(rate(p), rate(c)) for p, c in pairs]
+    warm_ratios = _warm_ratios(runs, plan.warm_pairs, "warm_ceiling")
     providers = [r for k, r in runs.items() if k.startswith("warm_provider_")]
     summary["warm_ratios"] = warm_ratios
-    index_ratios = [
-        _ratio(rate(runs[f"warm_provider_{i}"]), rate(runs[f"warm_ceiling_index_{i}"]))
-        for i in range(1, plan.warm_pairs + 1)
-        if f"warm_provider_{i}" in runs and f"warm_ceiling_index_{i}" in runs
-    ]
-    summary["warm_provider_vs_ceiling_index"] = (
-        statistics.median(r for r in index_ratios if r) if any(index_ratios) else None
+    summary["warm_provider_vs_ceiling"] = _median(warm_ratios)
+    summary["warm_provider_vs_ceiling_index"] = _median(
+        _warm_ratios(runs, plan.warm_pairs, "warm_ceiling_index")
     )
-    summary["warm_provider_vs_ceiling"] = (
-        statistics.median(r for r in warm_ratios if r) if any(warm_ratios) else None
-    )
-    warm_rate = statistics.median(rate(r) for r in providers) if providers else None
+    warm_rate = statistics.median(_rate(r) for r in providers) if providers else None
     warm_ms = statistics.median(r["ms_per_interview"] for r in providers) if providers else None
     summary["warm_provider_rate"] = warm_rate
-    summary["provider_vs_diy"] = _ratio(warm_rate, rate(runs.get("diy")))
+    summary["provider_vs_diy"] = _ratio(warm_rate, _rate(runs.get("diy")))
     large = runs.get(f"provider_{plan.scaling_n}")
     summary["scaling_ms_per_interview"] = {
         str(plan.warm_n): warm_ms,
@@ -601,6 +607,21 @@ def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     return lines
 
 
+def _run_row(name: str, r: dict[str, Any], note: str) -> tuple[str, ...]:
+    """One contestant's row of the runs table."""
+    return (
+        name,
+        str(r.get("n") or ""),
+        str(r["seconds"]),
+        str(r.get("interviews_per_second") or ""),
+        str(r.get("cpu_seconds_per_1000") or ""),
+        str(r["peak_rss_mib"]),
+        str(r["import_seconds"]),
+        str(r.get("machine_busy", "")),
+        note,
+    )
+
+
 def table(results: dict[str, Any]) -> str:
     rows = [
         ("run", "N", "wall s", "int/s", "CPU s/1k", "peak RSS MiB", "import s", "busy", "notes")
@@ -616,34 +637,10 @@ def table(results: dict[str, Any]) -> str:
             note = f"{r['bytes'] / 2**20:.0f} MiB, RSS growth {r['rss_growth_mib']} MiB"
         elif "ceiling" in name:
             note = f"conc={r.get('max_concurrency')} s3={r.get('s3_concurrency')}"
-        rows.append(
-            (
-                name,
-                str(r.get("n") or ""),
-                str(r["seconds"]),
-                str(r.get("interviews_per_second") or ""),
-                str(r.get("cpu_seconds_per_1000") or ""),
-                str(r["peak_rss_mib"]),
-                str(r["import_seconds"]),
-                str(r.get("machine_busy", "")),
-                note,
-            )
-        )
+        rows.append(_run_row(name, r, note))
     cold = results.get("cold") or {}
     for name, r in (cold.get("runs") or {}).items():
-        rows.append(
-            (
-                name,
-                str(r.get("n") or ""),
-                str(r["seconds"]),
-                str(r.get("interviews_per_second") or ""),
-                str(r.get("cpu_seconds_per_1000") or ""),
-                str(r["peak_rss_mib"]),
-                str(r["import_seconds"]),
-                str(r.get("machine_busy", "")),
-                "cold: imports on the clock",
-            )
-        )
+        rows.append(_run_row(name, r, "cold: imports on the clock"))
     lines = _columns(rows) if len(rows) > 1 else []
     dag = results.get("dag") or {}
     if dag.get("runs"):
