@@ -197,10 +197,12 @@ def _land_assets(
 def touched_dts(result: PublishResult, layout: LakeLayout) -> frozenset[str]:
     """The ``dt`` partitions a publish changed: its own unless unchanged (or superseded by a
     later copy, whose writer reports it), and every published partition it removed keys from
-    (a move). Quarantine keys removed on a quarantine exit are not published partitions."""
+    (a move). Quarantine keys removed on a quarantine exit are not published partitions. Plus
+    what an earlier try of this run changed publishing the id: that try reported nothing."""
     if result.unchanged:
-        return frozenset()
-    return frozenset({result.dt, *filter(None, map(layout.published_dt, result.removed))})
+        return frozenset(result.earlier_in_run)
+    removed = filter(None, map(layout.published_dt, result.removed))
+    return frozenset({result.dt, *removed, *result.earlier_in_run})
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,8 @@ class ChunkIngestor:
         )
         # A published copy stays; only the stray directories of an unfinished attempt go.
         removed = filter(None, map(self.writer.layout.published_dt, result.removed))
-        return Outcome(rules=tuple(rules), touched_dts=frozenset(removed))
+        touched = frozenset(removed).union(result.earlier_in_run)
+        return Outcome(rules=tuple(rules), touched_dts=touched)
 
     def _land(
         self,

@@ -118,6 +118,9 @@ class PublishResult:
     #: A copy from a later fetch was already published: it stays, and this one was not written
     #: (``key``, ``dt`` and ``role`` are that copy's).
     superseded: bool = False
+    #: The ``dt`` partitions an earlier publish of this id in this same DAG run changed (a try
+    #: of this task that then failed, reporting nothing), found in place or written over.
+    earlier_in_run: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,8 @@ class QuarantineResult:
     #: Where the last good version stays published, if it was published before.
     published_key: str | None = None
     removed: tuple[str, ...] = ()
+    #: As :attr:`PublishResult.earlier_in_run`, for that kept copy.
+    earlier_in_run: tuple[str, ...] = ()
 
 
 @dataclass
@@ -721,7 +726,7 @@ class LakeWriter:
                     interview_id, lambda d: d and self.index.released(d), PUBLISHED, known
                 )
             self._finished(interview_id)
-            return result(True)
+            return result(True, earlier_in_run=self._published_in_this_run(old))
 
         if not json_written:
             self._put_json(plan.key, raw, interview_id)
@@ -729,12 +734,14 @@ class LakeWriter:
         # here leaves them listed in the old index, so the rerun still finds them.
         removed = self._delete_keys(k for k in old_assets if k not in new_assets)
         stale: set[str] = set()
+        earlier: list[str] = []
 
         def change(doc: dict[str, Any] | None) -> dict[str, Any]:
             current = doc or new_index(interview_id)
             stale.clear()
             stale.update(self._stale_dirs(current, plan.base))
-            new = self._published_index(plan, sha, size, assets, pending=sorted(stale))
+            earlier[:] = self._published_in_this_run(current)
+            new = self._published_index(plan, sha, size, assets, sorted(stale), earlier)
             new["claim"] = self.index.released(current).get("claim")
             if doc is not None and same(new, doc):
                 return doc
@@ -748,7 +755,21 @@ class LakeWriter:
         if stale:
             self._clear_pending(interview_id, stale, PUBLISHED, known)
         self._finished(interview_id)
-        return result(False, tuple(removed))
+        return result(False, tuple(removed), earlier_in_run=tuple(earlier))
+
+    def _published_in_this_run(self, index: dict[str, Any] | None) -> tuple[str, ...]:
+        """The partitions the publish behind ``index`` changed, if it was this DAG run's.
+
+        A try of the task that published and then failed pushed no summary; its retry finds
+        those copies in place (or rewrites them). Reporting what that publish changed (its
+        ``touched_dts``, partitions a move left included) keeps the run's curate from missing
+        them. Another run's publish was reported by that run.
+        """
+        if not index or index.get("state") != PUBLISHED:
+            return ()
+        if (index.get("dag_id"), index.get("run_id")) != (self.dag_id, self.run_id):
+            return ()
+        return tuple(index.get("touched_dts") or [index["dt"]])
 
     def _stale_dirs(self, index: dict[str, Any], keep: str) -> set[str]:
         """Directories the index says are to go once ``keep`` is the interview's one copy."""
@@ -811,7 +832,12 @@ class LakeWriter:
         size: int,
         assets: Sequence[WrittenObject],
         pending: list[str],
+        earlier: Iterable[str] = (),
     ) -> dict[str, Any]:
+        """The index of a published copy. ``touched_dts``: its own partition, those it moves
+        out of (``pending``) and ``earlier`` (:meth:`_published_in_this_run`), so a retry of a
+        landing that fails before its summary can still report them."""
+        published_dts = filter(None, map(self.layout.published_dt, pending))
         index = new_index(plan.interview_id, pending=pending)
         index.update(
             state=PUBLISHED,
@@ -826,6 +852,7 @@ class LakeWriter:
             fetched_at=self._fetched_at_of(plan.interview_id),
             run_id=self.run_id,
             dag_id=self.dag_id,
+            touched_dts=sorted({plan.dt, *published_dts, *earlier}),
             writer=self.owner,
         )
         return index
@@ -945,7 +972,15 @@ class LakeWriter:
                 self._clear_pending(safe_id, stale, QUARANTINED, known)
             self._finished(safe_id)
         return QuarantineResult(
-            id_text, safe_id, key, reasons_key, sha, size, published_key, tuple(removed)
+            id_text,
+            safe_id,
+            key,
+            reasons_key,
+            sha,
+            size,
+            published_key,
+            tuple(removed),
+            self._published_in_this_run(index),
         )
 
     # --- reports and manifest ------------------------------------------------------------------

@@ -206,6 +206,60 @@ def test_chunk_killed_mid_landing_is_cleaned_up_by_the_retry(replay, s3_client, 
     assert all(_index(s3_client, s3_bucket, i)["pending"] == [] for i in ids)
 
 
+def test_a_retry_reports_every_partition_its_failed_try_changed(replay, s3_client, s3_bucket):
+    """A try that moved interviews and then died pushed no summary, so the retry must name the
+    partitions that try changed although it finds those copies in place: the curate task
+    rebuilds only what the chunks report. Also when the retry quarantines such a copy."""
+    folder, _ = replay
+    ids = DATASET.ids[:4]
+    for n, interview_id in enumerate(ids):  # one day each, so no other id reports it
+        _write(
+            folder,
+            interview_id,
+            {**_doc(folder, interview_id), "timestamp": f"2025-09-0{n + 1}T08:00:00Z"},
+        )
+    _ingest(s3_client, s3_bucket, ids, run_id="run-0")
+    old_dts = {i: _index(s3_client, s3_bucket, i)["dt"] for i in ids}
+    assert len(set(old_dts.values())) == 4
+    new_day = "2025-10-02"
+    for interview_id in ids:
+        _write(
+            folder,
+            interview_id,
+            {**_doc(folder, interview_id), "timestamp": f"{new_day}T09:30:00Z"},
+        )
+
+    jsons = itertools.count(1)
+
+    def third_json(op: str, kw: dict) -> bool:  # the try dies at its 3rd interview.json PUT
+        return op == "put_object" and kw["Key"].endswith("/interview.json") and next(jsons) == 3
+
+    writer = LakeWriter(
+        FlakyClient(s3_client, third_json),
+        s3_bucket,
+        PREFIX,
+        dag_id="test",
+        run_id="run-1",
+        chunk="chunk-0",
+        run_date="2025-11-30",
+    )
+    with QodeHook("qode_default") as hook, pytest.raises(ConnectionError):
+        ingest_chunk(hook, writer, ids)
+    moved = [i for i in ids if _index(s3_client, s3_bucket, i)["dt"] == new_day]
+    assert moved and len(moved) < len(ids)
+    failing = moved[0]  # fails the gate by the retry: quarantined, its moved copy kept
+    _write(folder, failing, {**_doc(folder, failing), "aggregated_score": 140})
+
+    summary = _ingest(s3_client, s3_bucket, ids, run_id="run-1")
+    assert (summary.published, summary.quarantined) == (3, 1)
+    assert summary.touched_dts == {new_day, *old_dts.values()}
+    kept = _index(s3_client, s3_bucket, failing)  # what the try's publish changed, recorded
+    assert (kept["state"], kept["run_id"]) == ("published", "run-1")
+    assert kept["touched_dts"] == sorted({new_day, old_dts[failing]})
+    # Another run over the same ids finds them in place and has changed nothing.
+    assert _ingest(s3_client, s3_bucket, ids, run_id="run-2").touched_dts == set()
+
+
 def test_unreachable_ids_fail_the_task_after_everything_else_landed(
     replay, s3_client, s3_bucket, aws_conn_env, airflow_db
 ):
@@ -222,6 +276,9 @@ def test_unreachable_ids_fail_the_task_after_everything_else_landed(
     server.reset()
     result = operator.execute(context={})
     assert result["published"] == 2 and result["failed"] == 0 and result["unchanged"] == 1
+    # The failed try pushed no summary: the retry names the partition it published in too.
+    dts = {_index(s3_client, s3_bucket, i)["dt"] for i in (down, fine)}
+    assert result["touched_dts"] == sorted(dts)
     assert result["manifest_uri"].startswith(f"s3://{s3_bucket}/{PREFIX}/_manifests/")
     assert len(json.dumps(result)) < 4096
 
