@@ -413,6 +413,7 @@ class ChunkIngestor:
             land_started = time.perf_counter()
             self._settle(earlier + landing, landed)
             self._stage_curated_rows()
+            self._touched_by_missing(pool)
             seconds["fetch"] = fetched.seconds
         if merged is None:
             from airflow_provider_qode.quality.gate import validate_batch
@@ -485,6 +486,20 @@ class ChunkIngestor:
                 items.append(FetchedInterview(result.interview_id, raw, interview=model))
         progress.advance(settled)
         return items, quarantines
+
+    def _touched_by_missing(self, pool: ThreadPoolExecutor) -> None:
+        """Ids the API no longer has (404) stay published if they were: when an earlier try of
+        this run published one, report what that publish changed, as for the ids it lands."""
+        documents = pool.map(self._index_or_none, self.summary.missing)
+        for document in documents:
+            self.summary.touched_dts.update(self.writer.published_in_this_run(document))
+
+    def _index_or_none(self, interview_id: str) -> dict[str, Any] | None:
+        try:
+            return self.writer.read_index(interview_id)
+        except LakeError as exc:  # nothing of this id is landed: its index is for a later run
+            log.warning("%s (the API answers 404 for it)", exc)
+            return None
 
     def _settle(self, landing: list[Future[Outcome]], progress: StageProgress) -> None:
         """Wait for a sub-batch to land and count where each interview ended."""

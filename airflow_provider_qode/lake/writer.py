@@ -726,7 +726,7 @@ class LakeWriter:
                     interview_id, lambda d: d and self.index.released(d), PUBLISHED, known
                 )
             self._finished(interview_id)
-            return result(True, earlier_in_run=self._published_in_this_run(old))
+            return result(True, earlier_in_run=self.published_in_this_run(old))
 
         if not json_written:
             self._put_json(plan.key, raw, interview_id)
@@ -740,7 +740,7 @@ class LakeWriter:
             current = doc or new_index(interview_id)
             stale.clear()
             stale.update(self._stale_dirs(current, plan.base))
-            earlier[:] = self._published_in_this_run(current)
+            earlier[:] = self.published_in_this_run(current)
             new = self._published_index(plan, sha, size, assets, sorted(stale), earlier)
             new["claim"] = self.index.released(current).get("claim")
             if doc is not None and same(new, doc):
@@ -757,7 +757,7 @@ class LakeWriter:
         self._finished(interview_id)
         return result(False, tuple(removed), earlier_in_run=tuple(earlier))
 
-    def _published_in_this_run(self, index: dict[str, Any] | None) -> tuple[str, ...]:
+    def published_in_this_run(self, index: dict[str, Any] | None) -> tuple[str, ...]:
         """The partitions the publish behind ``index`` changed, if it was this DAG run's.
 
         A try of the task that published and then failed pushed no summary; its retry finds
@@ -835,7 +835,7 @@ class LakeWriter:
         earlier: Iterable[str] = (),
     ) -> dict[str, Any]:
         """The index of a published copy. ``touched_dts``: its own partition, those it moves
-        out of (``pending``) and ``earlier`` (:meth:`_published_in_this_run`), so a retry of a
+        out of (``pending``) and ``earlier`` (:meth:`published_in_this_run`), so a retry of a
         landing that fails before its summary can still report them."""
         published_dts = filter(None, map(self.layout.published_dt, pending))
         index = new_index(plan.interview_id, pending=pending)
@@ -980,7 +980,7 @@ class LakeWriter:
             size,
             published_key,
             tuple(removed),
-            self._published_in_this_run(index),
+            self.published_in_this_run(index),
         )
 
     # --- reports and manifest ------------------------------------------------------------------

@@ -246,12 +246,13 @@ def test_a_retry_reports_every_partition_its_failed_try_changed(replay, s3_clien
     with QodeHook("qode_default") as hook, pytest.raises(ConnectionError):
         ingest_chunk(hook, writer, ids)
     moved = [i for i in ids if _index(s3_client, s3_bucket, i)["dt"] == new_day]
-    assert moved and len(moved) < len(ids)
-    failing = moved[0]  # fails the gate by the retry: quarantined, its moved copy kept
+    assert 2 <= len(moved) < len(ids)
+    failing, gone = moved[:2]  # by the retry, one fails the gate and the API lost the other
     _write(folder, failing, {**_doc(folder, failing), "aggregated_score": 140})
+    (folder / f"{gone}.json").unlink()
 
     summary = _ingest(s3_client, s3_bucket, ids, run_id="run-1")
-    assert (summary.published, summary.quarantined) == (3, 1)
+    assert (summary.published, summary.quarantined, summary.missing) == (2, 1, [gone])
     assert summary.touched_dts == {new_day, *old_dts.values()}
     kept = _index(s3_client, s3_bucket, failing)  # what the try's publish changed, recorded
     assert (kept["state"], kept["run_id"]) == ("published", "run-1")
