@@ -783,3 +783,55 @@ def test_writer_from_an_airflow_connection(s3_client, s3_bucket, aws_conn_env):
         aws_conn_env, s3_bucket, PREFIX, dag_id="d", run_id="r", chunk=1, run_date="2025-11-23"
     )
     assert via_conn_id.read_index(IID)["key"] == result.key
+
+
+def test_only_this_runs_publish_reports_dates_and_only_real_ones(s3_client, s3_bucket):
+    """What a retry adds to its touched_dts comes from index documents, which another run, an
+    older version or damage may have written: only this run's published copies count, and only
+    YYYY-MM-DD dates of real days leave it (the curate task refuses anything else)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from airflow_provider_qode.lake.layout import check_dt
+
+    writer = LakeWriter(
+        s3_client, s3_bucket, PREFIX, dag_id="d", run_id="r", chunk="c", run_date="2025-11-30"
+    )
+    dates = st.dates().map(lambda d: f"{d:%Y-%m-%d}" if d.year >= 1000 else str(d))
+    values = st.one_of(dates, st.text(max_size=12), st.none(), st.integers(), st.just("2025-02-30"))
+    touched = st.one_of(st.lists(values, max_size=4), values, st.dictionaries(st.text(), values))
+
+    @given(
+        state=st.sampled_from(["published", "quarantined", "pending", None]),
+        run=st.sampled_from([("d", "r"), ("d", "other"), ("other", "r"), (None, None)]),
+        dt=values,
+        touched_dts=touched,
+        with_touched=st.booleans(),
+    )
+    @settings(max_examples=300, deadline=None)
+    def check(state, run, dt, touched_dts, with_touched):
+        doc = {"state": state, "dag_id": run[0], "run_id": run[1], "dt": dt}
+        if with_touched:
+            doc["touched_dts"] = touched_dts
+        found = writer.published_in_this_run(doc)
+        for value in found:
+            assert check_dt(value) == value
+        assert list(found) == sorted(set(found))
+        if state != "published" or run != ("d", "r"):
+            assert found == ()
+            return
+        expected = [dt, *(touched_dts if with_touched and isinstance(touched_dts, list) else [])]
+        assert set(found) == {v for v in expected if isinstance(v, str) and _real_day(v)}
+
+    check()
+    assert writer.published_in_this_run(None) == ()
+
+
+def _real_day(value: str) -> bool:
+    from airflow_provider_qode.lake.layout import check_dt
+
+    try:
+        check_dt(value)
+    except ValueError:
+        return False
+    return True
