@@ -497,7 +497,7 @@ class ChunkIngestor:
     def _index_or_none(self, interview_id: str) -> dict[str, Any] | None:
         try:
             return self.writer.read_index(interview_id)
-        except LakeError as exc:  # nothing of this id is landed: its index is for a later run
+        except LakeError as exc:  # a damaged index stops the run that lands the id, not this
             log.warning("%s (the API answers 404 for it)", exc)
             return None
 
