@@ -171,17 +171,16 @@ def test_run_killed_after_some_chunks_is_completed_by_the_rerun(replay, s3_clien
     assert sorted(k.rsplit("/", 2)[1] for k in jsons) == sorted(ids)
 
 
-def test_chunk_killed_mid_landing_is_cleaned_up_by_the_retry(replay, s3_client, s3_bucket):
-    folder, _ = replay
-    ids = DATASET.ids[:4]
+def _die_at_json_put(n: int, s3_client, bucket: str, ids: list[str]) -> None:
+    """Land ``ids`` as run-1's chunk-0 until the worker dies at its n-th interview.json PUT."""
     jsons = itertools.count(1)
 
-    def second_json(op: str, kw: dict) -> bool:  # the worker dies at the 2nd interview.json PUT
-        return op == "put_object" and kw["Key"].endswith("/interview.json") and next(jsons) == 2
+    def nth_json(op: str, kw: dict) -> bool:
+        return op == "put_object" and kw["Key"].endswith("/interview.json") and next(jsons) == n
 
     writer = LakeWriter(
-        FlakyClient(s3_client, second_json),
-        s3_bucket,
+        FlakyClient(s3_client, nth_json),
+        bucket,
         PREFIX,
         dag_id="test",
         run_id="run-1",
@@ -190,6 +189,12 @@ def test_chunk_killed_mid_landing_is_cleaned_up_by_the_retry(replay, s3_client, 
     )
     with QodeHook("qode_default") as hook, pytest.raises(ConnectionError):
         ingest_chunk(hook, writer, ids)
+
+
+def test_chunk_killed_mid_landing_is_cleaned_up_by_the_retry(replay, s3_client, s3_bucket):
+    folder, _ = replay
+    ids = DATASET.ids[:4]
+    _die_at_json_put(2, s3_client, s3_bucket, ids)
     assert any("/_journal/" in k for k in _keys(s3_client, s3_bucket))
 
     # Before the retry every interview changes role: the directories the dead attempt wrote
@@ -229,22 +234,7 @@ def test_a_retry_reports_every_partition_its_failed_try_changed(replay, s3_clien
             {**_doc(folder, interview_id), "timestamp": f"{new_day}T09:30:00Z"},
         )
 
-    jsons = itertools.count(1)
-
-    def third_json(op: str, kw: dict) -> bool:  # the try dies at its 3rd interview.json PUT
-        return op == "put_object" and kw["Key"].endswith("/interview.json") and next(jsons) == 3
-
-    writer = LakeWriter(
-        FlakyClient(s3_client, third_json),
-        s3_bucket,
-        PREFIX,
-        dag_id="test",
-        run_id="run-1",
-        chunk="chunk-0",
-        run_date="2025-11-30",
-    )
-    with QodeHook("qode_default") as hook, pytest.raises(ConnectionError):
-        ingest_chunk(hook, writer, ids)
+    _die_at_json_put(3, s3_client, s3_bucket, ids)
     moved = [i for i in ids if _index(s3_client, s3_bucket, i)["dt"] == new_day]
     assert 2 <= len(moved) < len(ids)
     failing, gone = moved[:2]  # by the retry, one fails the gate and the API lost the other
