@@ -43,7 +43,13 @@ from airflow_provider_qode.exceptions import (
 from airflow_provider_qode.hooks.qode import FetchResult, QodeAsyncClient, QodeHook
 from airflow_provider_qode.hooks.redact import Redactor
 from airflow_provider_qode.lake.layout import InvalidTimestampError, LakeLayout, asset_file_name
-from airflow_provider_qode.lake.writer import LakeError, LakeWriter, PublishResult, WrittenObject
+from airflow_provider_qode.lake.writer import (
+    LakeError,
+    LakeWriter,
+    PublishResult,
+    QuarantineResult,
+    WrittenObject,
+)
 from airflow_provider_qode.models import (
     Interview,
     id_text,
@@ -194,15 +200,16 @@ def _land_assets(
     return written
 
 
-def touched_dts(result: PublishResult, layout: LakeLayout) -> frozenset[str]:
-    """The ``dt`` partitions a publish changed: its own unless unchanged (or superseded by a
-    later copy, whose writer reports it), and every published partition it removed keys from
-    (a move). Quarantine keys removed on a quarantine exit are not published partitions. Plus
-    what an earlier try of this run changed publishing the id: that try reported nothing."""
-    if result.unchanged:
-        return frozenset(result.earlier_in_run)
-    removed = filter(None, map(layout.published_dt, result.removed))
-    return frozenset({result.dt, *removed, *result.earlier_in_run})
+def touched_dts(result: PublishResult | QuarantineResult, layout: LakeLayout) -> frozenset[str]:
+    """The ``dt`` partitions a landing changed: every published partition it removed keys from
+    (a move; quarantine keys are not published partitions), what an earlier try of this run
+    changed for the id (that try reported nothing), and a publish's own partition unless it
+    was unchanged (or superseded by a later copy, whose writer reports it). A quarantine keeps
+    the published copy, so it adds no partition of its own."""
+    touched = {*filter(None, map(layout.published_dt, result.removed)), *result.earlier_in_run}
+    if isinstance(result, PublishResult) and not result.unchanged:
+        touched.add(result.dt)
+    return frozenset(touched)
 
 
 @dataclass(frozen=True)
@@ -256,9 +263,7 @@ class ChunkIngestor:
             id_text(interview_id), raw, rules, texts, fetched_at=fetched_at
         )
         # A published copy stays; only the stray directories of an unfinished attempt go.
-        removed = filter(None, map(self.writer.layout.published_dt, result.removed))
-        touched = frozenset(removed).union(result.earlier_in_run)
-        return Outcome(rules=tuple(rules), touched_dts=touched)
+        return Outcome(rules=tuple(rules), touched_dts=touched_dts(result, self.writer.layout))
 
     def _land(
         self,

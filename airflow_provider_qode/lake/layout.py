@@ -50,7 +50,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -80,6 +80,7 @@ __all__ = [
     "role_of",
     "role_title_of",
     "slugify",
+    "valid_dts",
 ]
 
 #: Interview fields tried in order for the role partition.
@@ -154,6 +155,17 @@ def check_dt(dt: str) -> str:
     except ValueError:
         raise ValueError(f"dt partition {dt!r} is not a real date") from None
     return dt
+
+
+def valid_dts(values: Iterable[object]) -> list[str]:
+    """The values that pass :func:`check_dt`, sorted, each once; anything else is left out."""
+    valid = set()
+    for value in values:
+        try:
+            valid.add(check_dt(value))  # type: ignore[arg-type]
+        except ValueError:
+            continue
+    return sorted(valid)
 
 
 # --- role --------------------------------------------------------------------------------------

@@ -41,10 +41,10 @@ from airflow_provider_qode.lake.journal import (
 from airflow_provider_qode.lake.layout import (
     DEFAULT_ROLE_FIELDS,
     LakeLayout,
-    check_dt,
     interview_date,
     role_of,
     run_date_text,
+    valid_dts,
 )
 from airflow_provider_qode.lake.records import (
     PUBLISHED,
@@ -155,14 +155,6 @@ class _Planned:
 
 def _known(prefetched: Any) -> Versioned | None:
     return None if prefetched is _NOT_PREFETCHED else prefetched
-
-
-def _is_dt(value: object) -> bool:
-    try:
-        check_dt(value)  # type: ignore[arg-type]
-    except ValueError:
-        return False
-    return True
 
 
 def _instant(text: object) -> datetime | None:
@@ -781,7 +773,7 @@ class LakeWriter:
         found = index.get("touched_dts")
         # Older documents have no touched_dts; a damaged one must not reach curate's dates.
         dts = [*found] if isinstance(found, list) else []
-        return tuple(sorted(set(filter(_is_dt, [*dts, index.get("dt")]))))
+        return tuple(valid_dts([*dts, index.get("dt")]))
 
     def _stale_dirs(self, index: dict[str, Any], keep: str) -> set[str]:
         """Directories the index says are to go once ``keep`` is the interview's one copy."""

@@ -55,7 +55,7 @@ from airflow_provider_qode.lake.curated.source import (
     dts_of_keys,
     list_partitions,
 )
-from airflow_provider_qode.lake.layout import LakeLayout, check_dt
+from airflow_provider_qode.lake.layout import LakeLayout, check_dt, valid_dts
 from airflow_provider_qode.lake.store import ConditionFailed, LakeError, ObjectStore, s3_hook
 
 if TYPE_CHECKING:
@@ -96,14 +96,11 @@ def _counts(files: Mapping[str, bytes]) -> dict[str, int]:
     return {t: pq.ParquetFile(pa.BufferReader(files[t])).metadata.num_rows for t in TABLES}
 
 
-def _valid_dts(found: Iterable[str]) -> list[str]:
-    valid = set()
-    for dt in found:
-        try:
-            valid.add(check_dt(dt))
-        except ValueError:
-            log.warning("skipping %r: not a dt partition", dt)
-    return sorted(valid)
+def _valid_dts(found: set[str]) -> list[str]:
+    valid = valid_dts(found)
+    for dt in sorted(found.difference(valid)):
+        log.warning("skipping %r: not a dt partition", dt)
+    return valid
 
 
 def _body(found: tuple[bytes, str] | None) -> bytes | None:
